@@ -136,8 +136,12 @@ def _post(
                 stream=True,
                 allow_redirects=False,
             )
-        except requests.Timeout as exc:
-            raise FleetTimeoutError(f"{method} to {where}: no answer in time ({_short_reason(exc)})") from None
+        except requests.ConnectTimeout:
+            raise FleetTimeoutError(
+                f"{method} to {where}: could not connect within {connect_timeout:g} s"
+            ) from None
+        except requests.Timeout:
+            raise FleetTimeoutError(f"{method} to {where}: no answer within {read_timeout:g} s") from None
         except requests.ConnectionError as exc:
             raise FleetUnavailableError(f"{method} to {where}: node unreachable ({_short_reason(exc)})") from None
         except requests.RequestException as exc:
@@ -165,7 +169,7 @@ def _post(
                     chunks.append(chunk)
             except requests.ConnectionError as exc:
                 if exc.args and isinstance(exc.args[0], ReadTimeoutError):
-                    raise FleetTimeoutError(f"{method} to {where}: no answer in time (read timed out)") from None
+                    raise FleetTimeoutError(f"{method} to {where}: no answer within {read_timeout:g} s") from None
                 raise FleetUnavailableError(
                     f"{method} to {where}: connection lost while reading the answer ({_short_reason(exc)})"
                 ) from None

@@ -110,6 +110,7 @@ class Override:
     raw: bytes | None = None
     body: Any = None
     delay: float = 0.0
+    close_delimited: bool = False  # no Content-Length: the body ends when the connection closes
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -144,7 +145,10 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
-            if "Content-Length" not in headers:
+            if override is not None and override.close_delimited:
+                self.send_header("Connection", "close")
+                self.close_connection = True
+            elif "Content-Length" not in headers:
                 self.send_header("Content-Length", str(len(payload)))
             for key, value in headers.items():
                 self.send_header(key, value)
