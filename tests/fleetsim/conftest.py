@@ -54,10 +54,10 @@ class Rpc:
         self.session = requests.Session()
 
     def __call__(self, node: SimNode, method: str, *, token: str | None = None, auth: dict[str, Any] | None = None,
-                 timeout: float = 5.0, **fields: Any) -> tuple[int, Any]:
+                 http_timeout: float = 5.0, **fields: Any) -> tuple[int, Any]:
         body: dict[str, Any] = dict(auth) if auth is not None else {"apiToken": token or node.api_token}
         body.update(fields)
-        r = self.session.post(f"http://{node.host}:{node.port}/rpc/{method}", json=body, timeout=timeout)
+        r = self.session.post(f"http://{node.host}:{node.port}/rpc/{method}", json=body, timeout=http_timeout)
         try:
             return r.status_code, r.json()
         except ValueError:
