@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "fleetui.vms",
     "fleetui.images",
     "fleetui.activity",
+    "fleetui.fleet",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,49 @@
+"""Forms of the access app: pairing code, token generation, revocation."""
+
+from __future__ import annotations
+
+import re
+
+from django import forms
+
+from fleetui.access.models import TokenPermission
+
+_CODE = re.compile(r"\d{6}")
+
+
+class PairForm(forms.Form):
+    code = forms.CharField(
+        max_length=20, label="Pairing code",
+        help_text="The 6-digit code the node shows in CiderStack Fleet's pairing window.",
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off", "pattern": r"[0-9 ]{6,7}"}),
+    )
+
+    def clean_code(self) -> str:
+        code = self.cleaned_data["code"].replace(" ", "").replace("-", "")
+        if not _CODE.fullmatch(code):
+            raise forms.ValidationError("The pairing code is the 6 digits the node shows, e.g. 123456.")
+        return code
+
+
+class GenerateTokenForm(forms.Form):
+    name = forms.CharField(max_length=64, label="Name", help_text="Who or what will use it, e.g. “ci-runner”.")
+    permission = forms.ChoiceField(choices=TokenPermission.choices, initial=TokenPermission.READ_ONLY,
+                                   label="Permission")
+    adopt = forms.BooleanField(
+        required=False, label="Use it as the dashboard's own token for this node (replaces the stored one)",
+    )
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if not name:
+            raise forms.ValidationError("Give the token a name.")
+        if any(ord(c) < 32 or ord(c) == 127 for c in name):
+            raise forms.ValidationError("The name cannot contain control characters.")
+        return name
+
+
+class RevokeTokenForm(forms.Form):
+    confirm = forms.BooleanField(
+        required=True, label="Yes, revoke this token",
+        error_messages={"required": "Tick the box to confirm: whatever uses this token stops working at once."},
+    )
