@@ -173,6 +173,8 @@ class _Conn(asyncio.Protocol):
     def _write(self, data: bytes, keep_alive: bool) -> None:
         if self.closed or self.transport is None:
             return
+        if not keep_alive:
+            data = data.replace(b"Connection: keep-alive\r\n", b"Connection: close\r\n", 1)
         self.transport.write(data)
         if not keep_alive:
             self.transport.close()
@@ -594,13 +596,13 @@ class SimFleet:
                     return _response(400, _json({"error": str(exc)}))
             else:
                 return _response(405, _json({"error": "use GET, POST or DELETE"}))
-            return self._apply_control_faults(target, Faults(mode, rate, latency))
+            return self._apply_control_faults(conn, target, Faults(mode, rate, latency))
         return _response(404, _json({"error": f"Not found: {path}"}))
 
-    async def _apply_control_faults(self, target: list[SimNode], faults: Faults) -> bytes:
+    async def _apply_control_faults(self, conn: _Conn, target: list[SimNode], faults: Faults) -> bytes:
         # Answer first: going down closes this very connection when it is the node's own endpoint.
         answer = _response(200, _json({"ok": True, "nodes": [n.name for n in target], "faults": faults.to_dict()}))
-        going_down_self = [n for n in target if faults.mode == "down"]
+        going_down_self = [n for n in target if faults.mode == "down" and n is conn.node]
         others = [n for n in target if n not in going_down_self]
         for n in others:
             await n._apply_faults(Faults(faults.mode, faults.rate, faults.latency_ms))
