@@ -379,6 +379,7 @@ class SimFleet:
                 loop.run_until_complete(self._listen_all())
             except BaseException as exc:  # reported to start()'s caller
                 error.append(exc)
+                loop.close()
                 ready.set()
                 return
             ready.set()
