@@ -49,6 +49,7 @@ logger = logging.getLogger("ciderstack")
 _REDACTED = "***"
 _PAIRING_CODE = re.compile(r"\d{6}")
 _CHUNK_BYTES = 64 * 1024
+_JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 def _scrub_text(text: str, secrets: Iterable[str]) -> str:
@@ -128,13 +129,15 @@ def _post(
     status: int | None = None
     try:
         try:
-            response = session.post(
-                url,
-                data=data,
-                headers={"Content-Type": "application/json"},
-                timeout=(connect_timeout, read_timeout),
-                stream=True,
-                allow_redirects=False,
+            # Prepared directly and handed to Session.send: the same request as session.post(), without
+            # the per-call settings merge (a sizeable share of a loopback call's time). The session's
+            # headers, adapters, proxies and TLS settings still apply; its `auth` does not (nodes use none).
+            request = requests.PreparedRequest()
+            request.prepare(
+                method="POST", url=url, headers={**session.headers, **_JSON_HEADERS}, data=data, hooks={}
+            )
+            response = session.send(
+                request, timeout=(connect_timeout, read_timeout), stream=True, allow_redirects=False
             )
         except requests.ConnectTimeout:
             raise FleetTimeoutError(
@@ -185,8 +188,8 @@ def _post(
             body = json.loads(raw) if raw.strip() else None
         except ValueError:
             body = None
-        if isinstance(body, dict):
-            body = _scrub(body, secrets)
+        if status is not None and not 200 <= status < 300 and isinstance(body, dict):
+            body = _scrub(body, secrets)  # it rides on the exception; a success answer is left as sent
 
         if status == 403:
             detail = _scrub_text(_message_from(body if isinstance(body, dict) else None), secrets)
@@ -398,14 +401,17 @@ class FleetClient:
     ) -> dict[str, Any]:
         """An RPC whose ``success: false`` answer raises FleetNodeError (a missing ``success`` is success)."""
         response = self._rpc(method, payload, request_timeout, secrets)
-        self._check_response(response, method)
+        self._check_response(response, method, secrets)
         return response
 
-    def _check_response(self, response: dict[str, Any], operation: str) -> dict[str, Any]:
+    def _check_response(
+        self, response: dict[str, Any], operation: str, secrets: tuple[str, ...] = ()
+    ) -> dict[str, Any]:
         success = response.get("success", True)
         if success is False or success == 0 or success == "false":
-            error = _message_from(response) or "Unknown error"
-            raise FleetNodeError(f"{operation} failed: {error}", response, status_code=200)
+            secrets = self._secrets + tuple(s for s in secrets if s)
+            error = _scrub_text(_message_from(response) or "Unknown error", secrets)
+            raise FleetNodeError(f"{operation} failed: {error}", _scrub(response, secrets), status_code=200)
         return response
 
     # ------------------------------------------------------------------ node information
@@ -697,7 +703,7 @@ class FleetClient:
             )
         if result.get("accepted") is not True:
             reason = _scrub_text(_message_from(result) or "Pairing rejected", (code_text, private_key_hex))
-            raise FleetAuthError(f"Pairing failed: {reason}", result)
+            raise FleetAuthError(f"Pairing failed: {reason}", _scrub(result, (code_text, private_key_hex)))
         responder = result.get("responderNodeID")
         responder_id = responder.get("value", "") if isinstance(responder, dict) else responder
         return PairingCredentials(
@@ -819,4 +825,4 @@ class FleetClient:
         """Remove retired VMs whose TTL has passed (``force`` includes persistent ones); returns the count."""
         response = self._call("CleanupVMs", {"force": force})
         value = response.get("cleanedCount", 0)
-        return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+        return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0

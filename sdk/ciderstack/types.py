@@ -97,7 +97,7 @@ def parse_datetime(value: Any) -> datetime | None:
     """A timezone-aware datetime from what a node sent, or None if it cannot be read."""
     if value is None or isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
+    if isinstance(value, (int, float)):
         if not math.isfinite(value):
             return None
         try:
@@ -134,14 +134,14 @@ def _text(data: dict[str, Any], key: str, default: str = "") -> str:
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int | float):
+    if isinstance(value, (int, float)):
         return str(value)
     return default
 
 
 def _opt_text(data: dict[str, Any], key: str) -> str | None:
     value = data.get(key)
-    if value is None or isinstance(value, dict | list):
+    if value is None or isinstance(value, (dict, list)):
         return None
     return _text(data, key)
 
@@ -149,7 +149,7 @@ def _opt_text(data: dict[str, Any], key: str) -> str | None:
 def _number(value: Any) -> float | None:
     if isinstance(value, bool):
         return float(value)
-    if isinstance(value, int | float):
+    if isinstance(value, (int, float)):
         return float(value) if math.isfinite(value) else None
     if isinstance(value, str):
         try:
@@ -185,7 +185,7 @@ def _bool(data: dict[str, Any], key: str, default: bool = False) -> bool:
     value = data.get(key)
     if isinstance(value, bool):
         return value
-    if isinstance(value, int | float):
+    if isinstance(value, (int, float)):
         return value != 0
     if isinstance(value, str):
         lowered = value.strip().lower()
