@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 BENCH_HELPERS := bench/bench_celery.py bench/simserver.py
 BENCH ?= $(filter-out $(BENCH_HELPERS) bench/_%,$(sort $(wildcard bench/*.py)))
 
-.PHONY: install run test lint bench chromium clean
+.PHONY: install run test lint bench chromium wrk clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || { \
@@ -49,7 +49,15 @@ test: install chromium
 lint: install
 	$(BIN)/ruff check .
 
-bench: install
+# Debian's wrk, the load generator of bench/fleet_bench.py (without it a slower Python generator stands in).
+wrk:
+	@command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; fi; } \
+	  || echo "make bench: wrk is not installed; the Python load generator stands in"
+
+# bench/fleet_bench.py prints the fleet-scale table (issue 6) and saves it to var/bench/last.txt.
+bench: install wrk
 	@test -n "$(strip $(BENCH))" || { echo "make bench: no benchmark in bench/"; exit 1; }
 	@for script in $(BENCH); do echo "== $$script"; $(BIN)/python $$script || exit $$?; done
 
