@@ -306,3 +306,17 @@ def test_every_fault_is_still_a_fleet_error(fnode: SimNode) -> None:
         fnode.clear_faults()
     assert seen == {"FleetUnavailableError", "FleetTimeoutError", "FleetNodeError", "FleetAuthError",
                     "FleetProtocolError"}
+
+
+def test_a_refusal_in_a_success_false_body_raises_where_the_published_client_returns_it(
+    published: ModuleType,
+) -> None:
+    with SimFleet(nodes=2, vms_per_node=1, seed=5, **FAST) as fleet:
+        worker = fleet.nodes[1]
+        theirs = published.FleetClient(worker.host, api_token=worker.api_token, port=worker.port)
+        assert theirs.get_fleet_overview()["success"] is False  # the published client hands the refusal back
+        with _ours(worker) as client:
+            with pytest.raises(FleetNodeError, match="only answered by a fleet manager"):
+                client.get_fleet_overview()
+            with pytest.raises(FleetNodeError, match="IPSW not found"):
+                client.get_ipsw_info("/nowhere.ipsw")
