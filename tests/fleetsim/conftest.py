@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -78,7 +78,7 @@ class Rpc:
 
 
 @pytest.fixture()
-def rpc() -> Rpc:
+def rpc() -> Iterator[Rpc]:
     r = Rpc()
     yield r
     r.session.close()
