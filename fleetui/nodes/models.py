@@ -69,6 +69,8 @@ class Node(models.Model):
     resources_at = models.DateTimeField(null=True, blank=True)
     fleet_overview = models.JSONField(default=dict, blank=True)
     fleet_overview_at = models.DateTimeField(null=True, blank=True)
+    # When the node's OCI images and IPSWs were last listed (they are listed every few polls).
+    images_at = models.DateTimeField(null=True, blank=True)
 
     # Polling state. Health is derived from these, never stored.
     last_poll_started_at = models.DateTimeField(null=True, blank=True)

@@ -1,0 +1,19 @@
+"""Celery entry points for Operations (queue "actions"). Tasks take ids, never objects or secrets."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from fleetui.activity.services import operation_run
+
+
+@shared_task(
+    name="fleetui.activity.tasks.run_operation",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    # Never retried: an action that failed or timed out is recorded as such, so it cannot run twice.
+    max_retries=0,
+)
+def run_operation(operation_id: str) -> str:
+    return operation_run(operation_id=operation_id)
