@@ -68,6 +68,9 @@ INSTALLED_APPS = [
     "fleetui.images",
     "fleetui.activity",
     "fleetui.fleet",
+    "fleetui.provisioning",
+    "fleetui.console",
+    "fleetui.catalog",
 ]
 
 MIDDLEWARE = [
