@@ -81,6 +81,7 @@ class _Conn(asyncio.Protocol):
         self.buf = bytearray()
         self.busy = False
         self.closed = False
+        self.continued = False
         self.transport: asyncio.Transport | None = None
         self._writable = asyncio.Event()
         self._writable.set()
@@ -158,7 +159,12 @@ class _Conn(asyncio.Protocol):
                 return
             end = idx + 4 + length
             if len(self.buf) < end:
+                if headers.get("expect", "").lower() == "100-continue" and not self.continued:
+                    self.continued = True  # curl waits for this before sending a larger body
+                    assert self.transport is not None
+                    self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
                 return
+            self.continued = False
             body = bytes(self.buf[idx + 4:end])
             del self.buf[:end]
             conn_hdr = headers.get("connection", "").lower()

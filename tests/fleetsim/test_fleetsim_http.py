@@ -118,6 +118,16 @@ def test_chunked_bodies_and_garbage_request_lines_are_refused(node):
     assert data.startswith(b"HTTP/1.1 400")
 
 
+def test_expect_100_continue_is_answered(node):
+    body = json.dumps(post(node.api_token)).encode()
+    with socket.create_connection((node.host, node.port), timeout=2) as s:
+        s.sendall(f"POST /rpc/GetNodeInfo HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: {len(body)}\r\n\r\n"
+                  .encode())
+        assert s.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        s.sendall(body)
+        assert s.recv(65536).startswith(b"HTTP/1.1 200 OK")
+
+
 def test_received_records_the_rpcs(node):
     requests.post(url(node, "GetNodeInfo"), json=post(node.api_token), timeout=5)
     assert node.received[-1][1] == "GetNodeInfo" and abs(node.received[-1][0] - time.time()) < 5
