@@ -173,3 +173,23 @@ def test_unpair_removes_the_trust(node, rpc, pub, published):
 def test_the_manager_is_trusted_by_its_workers(fleet, rpc):
     worker = fleet.nodes[2]
     assert rpc.ok(worker, "ListAPITokens", auth={"callerNodeID": fleet.nodes[0].node_id})["tokens"]
+
+
+def test_every_method_is_served_and_readonly_is_refused_exactly_on_mutating_ones(node, rpc):
+    from fleetsim.state import METHODS
+
+    reading = {"GetNodeInfo", "GetNodeStats", "ListVMs", "GetVMSettings", "ListSnapshots", "ListTemplates",
+               "GetTemplate", "ListSharedFolders", "ListRemoteIPSWs", "ListRemoteOCIImages", "GetIPSWInfo",
+               "GetTasks", "GetFleetOverview", "GetFleetEvents", "GetRemoteResources", "ListAPITokens"}
+    assert len(METHODS) == 42 and reading <= set(METHODS)
+    for method, (mutating, auth) in METHODS.items():
+        assert mutating == (method not in reading), method
+        status, body = rpc(node, method, token=node.readonly_token)
+        if auth == "none":
+            assert status == 200 and body["accepted"] is False, method
+        elif auth == "node":
+            assert status == 403 and "node-ID" in body["error"], method
+        elif mutating:
+            assert status == 403 and "read-only" in body["error"], method
+        else:
+            assert status == 200, (method, body)  # allowed; may still say success:false (missing fields)
