@@ -1,6 +1,21 @@
 from django.contrib import admin
-from django.urls import path
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from fleetui.core.views import fleet_overview
 
 urlpatterns = [
+    path("", fleet_overview, name="fleet-overview"),
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("nodes/", include("fleetui.nodes.urls")),
+    path("vms/", include("fleetui.vms.urls")),
+    path("", include("fleetui.images.urls")),
+    path("", include("fleetui.activity.urls")),
+    path("", include("fleetui.fleet.urls")),
+    path("access/", include("fleetui.access.urls")),
+    path("", include("fleetui.provisioning.urls")),
+    path("", include("fleetui.console.urls")),
+    path("", include("fleetui.catalog.urls")),
     path("admin/", admin.site.urls),
 ]
