@@ -130,12 +130,12 @@ def test_it_caps_the_size_of_an_answer_without_a_content_length(recording_server
 
 
 def test_a_read_timeout_is_a_timeout_error(recording_server: Any) -> None:
-    recording_server.overrides["ListVMs"] = Override(delay=1.0)
+    recording_server.overrides["ListVMs"] = Override(delay=3.0)
     with FleetClient("127.0.0.1", api_token=TOKEN, port=recording_server.port, timeout=0.2) as c:
         started = time.monotonic()
         with pytest.raises(FleetTimeoutError, match=r"no answer within 0.2 s"):
             c.list_vms()
-        assert time.monotonic() - started < 0.9
+        assert time.monotonic() - started < 2.0
 
 
 def test_exec_command_waits_longer_than_the_client_timeout(recording_server: Any) -> None:
