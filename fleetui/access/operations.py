@@ -135,7 +135,7 @@ def generate_token(op: Operation, client: FleetClient, secrets: dict[str, str]) 
 @operation_handler("token.revoke", label="Revoke API token", mutating=True)
 def revoke_token(op: Operation, client: FleetClient, secrets: dict[str, str]) -> dict[str, Any]:
     node = _node(op)
-    token_id = str(op.params.get("token_id", ""))
+    token_id = str(op.params.get("id", ""))
     if not token_id:
         raise FleetError("no token id given")
     with _paired_client(node) as paired:

@@ -18,7 +18,7 @@ from fleetui.access import selectors, services
 from fleetui.access.forms import GenerateTokenForm, PairForm, RevokeTokenForm
 from fleetui.access.models import NodeAPIToken
 from fleetui.activity.models import Operation, OperationStatus
-from fleetui.activity.services import operation_create
+from fleetui.activity.services import OperationError, operation_create
 from fleetui.core.htmx import render_page_or_partial
 from fleetui.core.roles import admin_required
 from fleetui.nodes.models import Node
@@ -74,8 +74,12 @@ def pair(request: HttpRequest, node_id: int) -> HttpResponse:
         return _node_page_with_errors(request, node, pair_form=form)
     code = form.cleaned_data["code"]
     # The code travels as an ephemeral secret (encrypted in Redis, short TTL), never in params or logs.
-    operation_create(kind="node.pair", user=request.user, node=node, params={}, secrets={"code": code},
-                     request=request)
+    try:
+        operation_create(kind="node.pair", user=request.user, node=node, params={}, secrets={"code": code},
+                         request=request)
+    except OperationError as exc:
+        form.add_error(None, exc.message)
+        return _node_page_with_errors(request, node, pair_form=form)
     messages.info(request, f"Pairing with {node.name}… the result shows below in a moment.")
     return redirect("access-node", node_id=node.pk)
 
@@ -87,7 +91,10 @@ def tokens_refresh(request: HttpRequest, node_id: int) -> HttpResponse:
     if not node.is_paired:
         messages.error(request, NOT_PAIRED)
         return redirect("access-node", node_id=node.pk)
-    operation_create(kind="token.list", user=request.user, node=node, params={}, request=request)
+    try:
+        operation_create(kind="token.list", user=request.user, node=node, params={}, request=request)
+    except OperationError as exc:
+        messages.error(request, exc.message)
     return redirect("access-node", node_id=node.pk)
 
 
@@ -105,7 +112,11 @@ def token_generate(request: HttpRequest, node_id: int) -> HttpResponse:
         "permission": form.cleaned_data["permission"],
         "adopt": form.cleaned_data["adopt"],
     }
-    op = operation_create(kind="token.generate", user=request.user, node=node, params=params, request=request)
+    try:
+        op = operation_create(kind="token.generate", user=request.user, node=node, params=params, request=request)
+    except OperationError as exc:
+        form.add_error(None, exc.message)
+        return _node_page_with_errors(request, node, generate_form=form)
     return redirect("access-token-generated", operation_id=op.id)
 
 
@@ -145,9 +156,14 @@ def token_revoke(request: HttpRequest, node_id: int, token_pk: int) -> HttpRespo
         form.add_error(None, NOT_PAIRED)
     if not form.is_valid():
         return render(request, "access/token_revoke.html", {**context, "form": form}, status=400)
-    operation_create(
-        kind="token.revoke", user=request.user, node=node, request=request,
-        params={"token_id": token.remote_id, "name": token.name, "prefix": token.token_prefix},
-    )
+    try:
+        operation_create(
+            kind="token.revoke", user=request.user, node=node, request=request,
+            # "id", not "token_id": operation_create refuses parameter names that look like secrets.
+            params={"id": token.remote_id, "name": token.name, "prefix": token.token_prefix},
+        )
+    except OperationError as exc:
+        form.add_error(None, exc.message)
+        return render(request, "access/token_revoke.html", {**context, "form": form}, status=400)
     messages.info(request, f"Revoking “{token.name}” on {node.name}…")
     return redirect("access-node", node_id=node.pk)

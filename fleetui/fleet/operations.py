@@ -48,7 +48,13 @@ def unpair(op: Operation, client: FleetClient, secrets: dict[str, str]) -> dict[
 @operation_handler("node.cleanup", label="Clean up expired VMs", mutating=True)
 def cleanup(op: Operation, client: FleetClient, secrets: dict[str, str]) -> dict[str, Any]:
     force = bool(op.params.get("force"))
-    cleaned = client.cleanup_vms(force=force)
+    node = _node(op)
+    if node.token_permission == Node.Permission.READ_ONLY and node.is_paired:
+        # The registry's client uses the read-only API token; the pairing has full access.
+        with client_for(node, use_pairing=True) as paired:
+            cleaned = paired.cleanup_vms(force=force)
+    else:
+        cleaned = client.cleanup_vms(force=force)
     expected = op.params.get("expected_count")
     message = f"Removed {cleaned} VM{'s' if cleaned != 1 else ''}"
     if isinstance(expected, int):

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from fleetui.activity.models import Operation
-from fleetui.activity.services import operation_create
+from fleetui.activity.services import OperationError, operation_create
 from fleetui.core.htmx import render_page_or_partial
 from fleetui.core.roles import admin_required, viewer_required
 from fleetui.fleet import selectors
@@ -159,7 +159,11 @@ def cleanup(request: HttpRequest, node_id: int) -> HttpResponse:
         "expected": [{"id": vm.remote_id, "name": vm.name} for vm in preview.doomed[:PREVIEW_LIMIT]],
         "unknown_settings_count": len(preview.unknown),
     }
-    op = operation_create(kind=CLEANUP_KIND, user=request.user, node=node, params=params, request=request)
+    try:
+        op = operation_create(kind=CLEANUP_KIND, user=request.user, node=node, params=params, request=request)
+    except OperationError as exc:
+        form.add_error(None, exc.message)
+        return render(request, "fleet/cleanup.html", _cleanup_context(node, form, force), status=400)
     return redirect("cleanup-result", operation_id=op.id)
 
 
@@ -198,7 +202,11 @@ def unpair(request: HttpRequest, node_id: int) -> HttpResponse:
         form.add_error(None, "The dashboard is not paired with this node: there is nothing to unpair.")
     if not form.is_valid():
         return render(request, "fleet/unpair.html", {"node": node, "form": form}, status=400)
-    op = operation_create(kind=UNPAIR_KIND, user=request.user, node=node,
-                          params={"forget": form.cleaned_data["forget"]}, request=request)
+    try:
+        op = operation_create(kind=UNPAIR_KIND, user=request.user, node=node,
+                              params={"forget": form.cleaned_data["forget"]}, request=request)
+    except OperationError as exc:
+        form.add_error(None, exc.message)
+        return render(request, "fleet/unpair.html", {"node": node, "form": form}, status=400)
     messages.info(request, f"Unpairing {node.name}: the outcome shows below when the worker has run it.")
     return redirect("operation-detail", op.id)
