@@ -3,15 +3,112 @@
 `sim_fleet` is a factory: `fleet = sim_fleet(nodes=2, vms_per_node=3)` starts a fleetsim fleet on
 ephemeral loopback ports with fast transitions (starting/stopping 0.2 s, tasks 1 s) unless told
 otherwise, and stops it after the test.
+
+The test run's own infrastructure (set up here, before any test runs):
+- Redis: a database number of its own (15 down to 8, claimed with SET NX so two test runs on one
+  machine never share one), flushed at the start. REDIS_URL and the Celery broker point at it.
+- Node calls time out fast (connect 1 s, read 2 s) so fault tests stay quick.
+- The test database is a file for SQLite (var/test-db-s<N>.sqlite3) and test_<db>_s<N> for
+  PostgreSQL, so a real Celery worker in another process (`celery_worker` fixture) sees it.
+  Tests that use the worker need committed data: mark them `@pytest.mark.django_db(transaction=True)`.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
+from django.conf import settings
 from fleetsim import SimFleet
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+_CLAIM_KEY = "fleetui-test:claim"
+
+
+def _claim_redis_db() -> tuple[str, int]:
+    """A Redis database for this test run alone; (base URL, number)."""
+    import redis
+
+    base = os.environ.get("FLEETUI_TEST_REDIS", "redis://127.0.0.1:6379").rstrip("/")
+    for number in range(15, 7, -1):
+        conn = redis.Redis.from_url(f"{base}/{number}", socket_connect_timeout=1)
+        try:
+            if not conn.set(_CLAIM_KEY, os.getpid(), nx=True, ex=6 * 3600):
+                holder = int(conn.get(_CLAIM_KEY) or 0)
+                try:
+                    os.kill(holder, 0)
+                    continue  # another live test run holds it
+                except (ProcessLookupError, ValueError):
+                    pass  # its run died: take it over
+                except PermissionError:
+                    continue
+            conn.flushdb()
+            conn.set(_CLAIM_KEY, os.getpid(), ex=6 * 3600)
+            return base, number
+        except redis.RedisError:
+            break  # Redis is down: tests that need it fail and say so
+    return base, 15
+
+
+def _release_redis_db(url: str) -> None:
+    import redis
+
+    try:
+        conn = redis.Redis.from_url(url, socket_connect_timeout=1)
+        if conn.get(_CLAIM_KEY) == str(os.getpid()).encode():
+            conn.flushdb()
+    except redis.RedisError:
+        pass
+
+
+_REDIS_BASE, REDIS_DB = _claim_redis_db()
+TEST_REDIS_URL = f"{_REDIS_BASE}/{REDIS_DB}"
+
+# Settings were loaded before this file (pytest-django does it first): patch the loaded ones, and
+# export the same as environment variables for the processes tests start (Celery worker, manage.py).
+_TEST_ENV = {
+    "REDIS_URL": TEST_REDIS_URL,
+    "CELERY_BROKER_URL": TEST_REDIS_URL,
+    "FLEETUI_NODE_CONNECT_TIMEOUT": "1",
+    "FLEETUI_NODE_READ_TIMEOUT": "2",
+    "FLEETUI_ALLOW_LOOPBACK_NODES": "1",
+}
+os.environ.update(_TEST_ENV)
+settings.REDIS_URL = TEST_REDIS_URL
+settings.CELERY_BROKER_URL = TEST_REDIS_URL
+settings.CACHES["default"]["LOCATION"] = TEST_REDIS_URL
+settings.NODE_CONNECT_TIMEOUT = 1
+settings.NODE_READ_TIMEOUT = 2
+settings.ALLOW_LOOPBACK_NODES = True
+
+from fleetui.celery import app as celery_app  # noqa: E402
+
+celery_app.conf.broker_url = TEST_REDIS_URL
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _release_redis_db(TEST_REDIS_URL)
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    """A test database other processes can open: a file for SQLite, a per-run name for PostgreSQL."""
+    db = settings.DATABASES["default"]
+    test = db.setdefault("TEST", {})
+    if db["ENGINE"].endswith("sqlite3"):
+        path = BASE_DIR / "var" / f"test-db-s{REDIS_DB}.sqlite3"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        test["NAME"] = str(path)
+    else:
+        test["NAME"] = f"test_{db['NAME']}_s{REDIS_DB}"
 
 
 @pytest.fixture()
@@ -31,3 +128,107 @@ def sim_fleet() -> Iterator[Callable[..., SimFleet]]:
     finally:
         for fleet in fleets:
             fleet.stop()
+
+
+@pytest.fixture()
+def register_sim() -> Callable[..., Any]:
+    """`register_sim(sim_node, name=None, token=None) -> Node`: register a fleetsim node through the
+    real service (it probes the node over HTTP). Needs database access in the test."""
+    from fleetui.nodes.services import node_register
+
+    def register(sim_node: Any, *, name: str | None = None, token: str | None = None) -> Any:
+        return node_register(name=name or sim_node.name, host=sim_node.host, port=sim_node.port,
+                             api_token=token or sim_node.api_token, user=None)
+
+    return register
+
+
+# ---------------------------------------------------------------- a real Celery worker
+
+
+def _database_url() -> str:
+    """DATABASE_URL of the test database (call after it was created)."""
+    from django.db import connections
+
+    db = connections["default"].settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{Path(db['NAME']).resolve()}"
+    auth = quote(db.get("USER") or "", safe="")
+    if db.get("PASSWORD"):
+        auth += ":" + quote(db["PASSWORD"], safe="")
+    host = db.get("HOST") or "127.0.0.1"
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgres://{auth}{'@' if auth else ''}{host}{port}/{quote(db['NAME'], safe='')}"
+
+
+@dataclass
+class WorkerProcess:
+    process: subprocess.Popen
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup: None, django_db_blocker: Any) -> Iterator[WorkerProcess]:
+    """`celery -A fleetui worker -Q polls,actions -P threads` on the test Redis DB and test database.
+
+    Session-wide: started the first time a test asks for it, stopped at the end of the run (before
+    the test database is dropped). Its log is var/test-worker-s<N>.log.
+    """
+    import redis
+
+    conn = redis.Redis.from_url(TEST_REDIS_URL)
+    # Drop what earlier, worker-less tests queued (polls after registration, follow-ups).
+    conn.flushdb()
+    conn.set(_CLAIM_KEY, os.getpid(), ex=6 * 3600)
+
+    env = dict(os.environ)
+    env.update(_TEST_ENV)
+    env["DATABASE_URL"] = _database_url()
+    env["PYTHONPATH"] = os.pathsep.join([str(BASE_DIR), str(BASE_DIR / "sdk"), env.get("PYTHONPATH", "")])
+    log_path = BASE_DIR / "var" / f"test-worker-s{REDIS_DB}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = log_path.open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "fleetui", "worker", "-Q", "polls,actions", "-P", "threads",
+         "-c", "4", "--without-heartbeat", "--without-mingle", "--without-gossip", "-l", "INFO",
+         "-n", f"test-{os.getpid()}@%h"],
+        cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    worker = WorkerProcess(process, log_path)
+    deadline = time.monotonic() + 30
+    while " ready." not in worker.log():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the Celery worker did not start:\n{worker.log()[-3000:]}")
+        time.sleep(0.05)
+    try:
+        yield worker
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def _wait_for(condition: Callable[[], Any], *, timeout: float = 10.0, interval: float = 0.05,
+              message: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g} s waiting for {message}")
+        time.sleep(interval)
+
+
+@pytest.fixture()
+def wait_for() -> Callable[..., Any]:
+    """`wait_for(lambda: ..., timeout=10, message="...")`: poll until truthy, fail after the timeout."""
+    return _wait_for

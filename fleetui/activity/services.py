@@ -172,7 +172,8 @@ def operation_enqueue(*, operation_id: uuid.UUID | str) -> bool:
 
 
 def _action_timeout(spec: OperationKind) -> float:
-    return float(spec.timeout or settings.NODE_READ_TIMEOUT * 3)
+    default = getattr(settings, "NODE_ACTION_TIMEOUT", None) or settings.NODE_READ_TIMEOUT * 3
+    return float(spec.timeout or default)
 
 
 def _execute(op: Operation, spec: OperationKind | None, secrets: dict[str, str]) -> tuple[dict[str, Any], str]:

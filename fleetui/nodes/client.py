@@ -171,7 +171,8 @@ def describe_probe_error(exc: BaseException, *, host: str, port: int) -> str:
         text = _node_text(exc)
         return _clean(f"the node rejected the token{' (' + text + ')' if text else ''}")
     if isinstance(exc, FleetProtocolError) or (
-        isinstance(exc, FleetNodeError) and exc.status_code not in (None, 200)
+        isinstance(exc, FleetNodeError) and exc.status_code is not None
+        and (400 <= exc.status_code < 500 or exc.status_code in (501, 505))
     ):
         status = getattr(exc, "status_code", None)
         why = f"it answered HTTP {status}" if status else _detail(exc)
