@@ -8,7 +8,7 @@ from django import forms
 
 from fleetui.access.models import TokenPermission
 
-_CODE = re.compile(r"\d{6}")
+_CODE = re.compile(r"[0-9]{6}")  # ASCII only: \d would also take Arabic-Indic and other digits
 
 
 class PairForm(forms.Form):
