@@ -93,6 +93,16 @@ class Child:
     captured: list[str] = field(default_factory=list)
 
 
+@dataclass
+class Job:
+    """A command run to its end during the start-up."""
+
+    name: str
+    argv: Sequence[str]
+    stdin_data: bytes | None = None
+    extra_env: dict[str, str] | None = None
+
+
 class Supervisor:
     """Spawns children, pumps their output through one selector, stops them all on the way out."""
 
@@ -224,13 +234,18 @@ class Supervisor:
         extra_env: dict[str, str] | None = None,
     ) -> int:
         """Run a command to its end (streaming its output), keeping the other children's output moving."""
-        child = self.spawn(name, argv, stdin_data=stdin_data, extra_env=extra_env)
-        while child.proc.poll() is None:
+        return self.run_all([Job(name, argv, stdin_data, extra_env)])[0]
+
+    def run_all(self, jobs: Sequence[Job]) -> list[int]:
+        """Run commands side by side to their end; their exit statuses, in order."""
+        started = [self.spawn(j.name, j.argv, stdin_data=j.stdin_data, extra_env=j.extra_env) for j in jobs]
+        while any(child.proc.poll() is None for child in started):
             self.check_interrupt()
             self.pump(0.1)
-        self.drain(child)
-        self.children.remove(child)
-        return child.proc.returncode
+        for child in started:
+            self.drain(child)
+            self.children.remove(child)
+        return [child.proc.returncode for child in started]
 
     def check_interrupt(self) -> None:
         if self.stop_requested:
@@ -506,7 +521,8 @@ def _redacted(url: str) -> str:
     return url
 
 
-def start_fleetsim(sup: Supervisor, opts: Options, seed: int) -> list[dict]:
+def start_fleetsim(sup: Supervisor, opts: Options, seed: int) -> tuple[Child, list[dict]]:
+    """Start fleetsim; the list fills with its nodes (one JSON line each) as the output is pumped."""
     nodes: list[dict] = []
 
     def on_line(text: str) -> str | None:
@@ -532,47 +548,63 @@ def start_fleetsim(sup: Supervisor, opts: Options, seed: int) -> list[dict]:
         ],
         filter_line=on_line,
     )  # fmt: skip
-    deadline = time.monotonic() + 30
+    return child, nodes
+
+
+def wait_for_nodes(sup: Supervisor, child: Child, nodes: list[dict], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
     while len(nodes) < SIM_NODES:
         sup.check_interrupt()
         if child.proc.poll() is not None:
             sup.drain(child)
             raise StartupError(f"fleetsim exited with status {child.proc.returncode} (see its output above)")
         if time.monotonic() > deadline:
-            raise StartupError("fleetsim did not report its nodes within 30 s")
+            raise StartupError(f"fleetsim did not report its nodes within {timeout:.0f} s")
         sup.pump(0.1)
-    return nodes
 
 
-def register_nodes(sup: Supervisor, opts: Options, nodes: list[dict], state: dict) -> None:
-    """`manage.py addnode --if-missing` for each simulated node, the token on stdin."""
-    fingerprints: dict[str, str] = state.setdefault("tokens", {})
+def setup_jobs(nodes: list[dict], password: str) -> list[Job]:
+    """`addnode --if-missing` for each simulated node (token on stdin) and `ensure_demo_users`
+    (password in its environment): never on a command line, where `ps` would show it."""
+    jobs = []
     for node in nodes:
-        name, token = str(node["name"]), str(node["apiToken"])
-        fingerprint = token_fingerprint(token)
+        argv = [
+            sys.executable, MANAGE, "addnode",
+            "--name", str(node["name"]), "--host", str(node["host"]), "--port", str(node["port"]),
+            "--api-token", "-", "--if-missing",
+        ]  # fmt: skip
+        jobs.append(Job("addnode", argv, stdin_data=(str(node["apiToken"]) + "\n").encode()))
+    users = [sys.executable, MANAGE, "ensure_demo_users"]
+    jobs.append(Job("users", users, extra_env={"FLEETUI_DEMO_PASSWORD": password}))
+    return jobs
+
+
+def register_and_create_users(sup: Supervisor, opts: Options, nodes: list[dict], state: dict, password: str) -> None:
+    fingerprints: dict[str, str] = state.setdefault("tokens", {})
+    if state.get("sim_port") not in (None, opts.sim_port):
+        sup.say(
+            "devrun",
+            f"warning: the simulated nodes were registered on ports from {state['sim_port']}, they now listen from "
+            f"{opts.sim_port}: run with --sim-port {state['sim_port']}, or edit the nodes' ports in the dashboard",
+        )
+    state["sim_port"] = opts.sim_port
+    for node in nodes:
+        name, fingerprint = str(node["name"]), token_fingerprint(str(node["apiToken"]))
         if fingerprints.get(name) not in (None, fingerprint):
             sup.say(
                 "devrun",
                 f"warning: {name} now serves a different API token than when it was registered; "
                 f"re-enter its token on its Edit page (or delete {opts.var_dir} to start afresh)",
             )
-        argv = [
-            sys.executable, MANAGE, "addnode",
-            "--name", name, "--host", str(node["host"]), "--port", str(node["port"]),
-            "--api-token", "-", "--if-missing",
-        ]  # fmt: skip
-        rc = sup.run_once("addnode", argv, stdin_data=(token + "\n").encode())
-        if rc != 0:
-            raise StartupError(f"registering {name} failed (see the addnode output above)")
         fingerprints[name] = fingerprint
-    save_json(opts.var_dir / "devrun.json", state)
-
-
-def ensure_users(sup: Supervisor, password: str) -> None:
-    # The password goes in the environment of that one command, never on its command line.
-    argv = [sys.executable, MANAGE, "ensure_demo_users"]
-    if sup.run_once("users", argv, extra_env={"FLEETUI_DEMO_PASSWORD": password}) != 0:
+    # Side by side: each is a Django start-up of a second or two.
+    statuses = sup.run_all(setup_jobs(nodes, password))
+    for node, status in zip(nodes, statuses, strict=False):
+        if status != 0:
+            raise StartupError(f"registering {node['name']} failed (see the addnode output above)")
+    if statuses[-1] != 0:
         raise StartupError("creating the demo users failed (see the output above)")
+    save_json(opts.var_dir / "devrun.json", state)
 
 
 def web_argv(opts: Options) -> list[str]:
@@ -625,15 +657,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             {"web": opts.web_port, **{f"fleetsim node {i}": opts.sim_port + i for i in range(SIM_NODES)}},
         )
         ensure_redis(sup, opts)
+        state = devrun_state(opts.var_dir)
+        fleetsim, nodes = start_fleetsim(sup, opts, state["seed"])  # boots while the database migrates
         if sup.run_once("migrate", [sys.executable, MANAGE, "migrate", "--noinput"]) != 0:
             raise StartupError("the database migration failed (see the output above)")
-        state = devrun_state(opts.var_dir)
-        nodes = start_fleetsim(sup, opts, state["seed"])
-        register_nodes(sup, opts, nodes, state)
+        wait_for_nodes(sup, fleetsim, nodes)
         password = demo_password(opts.var_dir)
-        ensure_users(sup, password)
+        register_and_create_users(sup, opts, nodes, state, password)
         # One poll now, so the first page shows the fleet instead of "not polled yet" until beat's first tick.
-        if sup.run_once("poll", [sys.executable, MANAGE, "poll"]) != 0:
+        if sup.run_once("poll", [sys.executable, MANAGE, "poll", "--sync"]) != 0:
             sup.say("devrun", "warning: the first poll failed (see above); the worker keeps polling every interval")
         worker = sup.spawn(
             "worker",
