@@ -581,13 +581,6 @@ def setup_jobs(nodes: list[dict], password: str) -> list[Job]:
 
 def register_and_create_users(sup: Supervisor, opts: Options, nodes: list[dict], state: dict, password: str) -> None:
     fingerprints: dict[str, str] = state.setdefault("tokens", {})
-    if state.get("sim_port") not in (None, opts.sim_port):
-        sup.say(
-            "devrun",
-            f"warning: the simulated nodes were registered on ports from {state['sim_port']}, they now listen from "
-            f"{opts.sim_port}: run with --sim-port {state['sim_port']}, or edit the nodes' ports in the dashboard",
-        )
-    state["sim_port"] = opts.sim_port
     for node in nodes:
         name, fingerprint = str(node["name"]), token_fingerprint(str(node["apiToken"]))
         if fingerprints.get(name) not in (None, fingerprint):
@@ -666,7 +659,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         register_and_create_users(sup, opts, nodes, state, password)
         # One poll now, so the first page shows the fleet instead of "not polled yet" until beat's first tick.
         if sup.run_once("poll", [sys.executable, MANAGE, "poll", "--sync"]) != 0:
-            sup.say("devrun", "warning: the first poll failed (see above); the worker keeps polling every interval")
+            sup.say(
+                "devrun",
+                "warning: the first poll failed (see above); the worker keeps polling. Nodes registered by an "
+                "earlier run with another --sim-port keep their old port: edit them, or start with that port",
+            )
         worker = sup.spawn(
             "worker",
             [
