@@ -6,6 +6,7 @@ generates its keys into var/local-secrets.json (git-ignored) so `make run` works
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -138,6 +139,9 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+if not PRODUCTION:
+    # Dev serves static/ through the finders; that STATIC_ROOT has not been collected is expected there.
+    warnings.filterwarnings("ignore", message="No directory at: ", category=UserWarning)
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 
