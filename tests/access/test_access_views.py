@@ -184,7 +184,7 @@ def test_another_admin_never_sees_it(client, paired_node, users):
     from django.contrib.auth.models import Group, User
 
     other = User.objects.create_user("admin2")
-    other.groups.add(Group.objects.get(name="admin"))
+    other.groups.add(Group.objects.get_or_create(name="admin")[0])
     op = finished_generate(paired_node, users["admin"])
     client.force_login(other)
     assert client.get(reverse("access-token-generated", args=[op.id])).status_code == 404

@@ -20,7 +20,8 @@ def users(db: Any) -> dict[str, User]:
     made = {"none": User.objects.create_user("nobody")}
     for role in ROLES:
         user = User.objects.create_user(f"{role}1")  # no password: no slow hashing; tests log in with force_login
-        user.groups.add(Group.objects.get(name=role))
+        # get_or_create: a transaction=True test before this one flushed the migration-made groups
+        user.groups.add(Group.objects.get_or_create(name=role)[0])
         made[role] = user
     return made
 
