@@ -1,4 +1,4 @@
-"""Celery entry points that refresh the template and shared-folder caches (queue "polls": reads only).
+"""Celery entry points that refresh the template and shared-folder caches (sent to queue "polls": reads only).
 
 Pages enqueue them when what they show is older than a few poll intervals; a Redis lock per node/VM
 keeps one refresh of the same thing from running twice at once.
@@ -28,7 +28,7 @@ def _client(node: Node) -> FleetClient:
     return client_for(node)
 
 
-@shared_task(queue="polls", ignore_result=True)
+@shared_task(ignore_result=True)
 def refresh_templates(node_id: int) -> None:
     node = Node.objects.filter(pk=node_id).first()
     if node is None or not cache.add(f"catalog:templates-lock:{node_id}", 1, timeout=LOCK_SECONDS):
@@ -45,7 +45,7 @@ def refresh_templates(node_id: int) -> None:
         cache.delete(f"catalog:templates-lock:{node_id}")
 
 
-@shared_task(queue="polls", ignore_result=True)
+@shared_task(ignore_result=True)
 def refresh_shared_folders(vm_id: int) -> None:
     vm = VM.objects.select_related("node").filter(pk=vm_id).first()
     if vm is None or vm.is_gone or not cache.add(f"catalog:folders-lock:{vm_id}", 1, timeout=LOCK_SECONDS):

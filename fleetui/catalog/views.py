@@ -43,7 +43,8 @@ def _enqueue_once(key: str, seconds: int, task: Any, *args: Any) -> bool:
     try:
         if not cache.add(key, 1, timeout=seconds):
             return False
-        task.delay(*args)
+        # Reads go with the polls, never behind long actions.
+        task.apply_async(args=list(args), queue="polls")
         return True
     except Exception:  # noqa: BLE001 - the broker or cache is down: show what we have
         return False
