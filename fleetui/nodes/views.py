@@ -37,7 +37,7 @@ def node_detail(request: HttpRequest, node_id: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @admin_required
 def node_add(request: HttpRequest) -> HttpResponse:
-    form = NodeForm(request.POST or None)
+    form = NodeForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             node = services.node_register(
@@ -61,7 +61,7 @@ def node_add(request: HttpRequest) -> HttpResponse:
 @admin_required
 def node_edit(request: HttpRequest, node_id: int) -> HttpResponse:
     node = selectors.node_get(node_id)
-    form = NodeEditForm(request.POST or None, instance=node)
+    form = NodeEditForm(request.POST if request.method == "POST" else None, instance=node)
     if request.method == "POST" and form.is_valid():
         try:
             node = services.node_update(

@@ -155,7 +155,7 @@ def sparkline(values: Sequence[float] | None, width: int = 160, height: int = 36
         '<svg class="spark" viewBox="0 0 {w} {h}" width="{w}" height="{h}" preserveAspectRatio="none" '
         'role="img" aria-label="{label}: last {last}%"><polygon class="spark-area" points="{area}"/>'
         '<polyline class="spark-line" points="{line}"/></svg>',
-        w=width, h=height, area=area, line=line, label=label, last=f"{values[-1]:.0f}",
+        w=width, h=height, area=area, line=line, label=label, last=f"{max(0.0, min(top, values[-1])):.0f}",
     )
 
 
