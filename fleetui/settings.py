@@ -75,7 +75,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "fleetui.core.middleware.RequestIDMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "fleetui.core.middleware.ContentSecurityPolicyMiddleware",
     # Serves /static/ from gunicorn or runserver alike, so a deployment needs no separate file server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -183,6 +185,11 @@ CSRF_COOKIE_HTTPONLY = False  # htmx reads no cookie: the token rides in hx-head
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Error reports (500 mails, logs) hide locals that look like secrets and every local of SDK/HTTP frames.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "fleetui.core.security.SecretsExceptionReporterFilter"
+# Sign-in throttling (fleetui.core.security): failures per username and address before a lockout, and its length.
+LOGIN_FAILURE_LIMIT = env_int("FLEETUI_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_LOCKOUT_SECONDS = env_int("FLEETUI_LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
 if PRODUCTION:
     SESSION_COOKIE_SECURE = env_bool("FLEETUI_SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = env_bool("FLEETUI_SECURE_COOKIES", True)
