@@ -2,11 +2,12 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from fleetui.core.security import ThrottledLoginView
 from fleetui.core.views import fleet_overview
 
 urlpatterns = [
     path("", fleet_overview, name="fleet-overview"),
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/login/", ThrottledLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("nodes/", include("fleetui.nodes.urls")),
     path("vms/", include("fleetui.vms.urls")),
