@@ -533,8 +533,12 @@ def start_fleetsim(sup: Supervisor, opts: Options, seed: int) -> tuple[Child, li
                 return text
             if isinstance(node, dict) and "apiToken" in node:
                 nodes.append(node)
-                # The line carries the node's tokens: show only where it listens.
-                return f"{node.get('name')} ({node.get('role')}) listening on {node.get('host')}:{node.get('port')}"
+                # The line carries the node's tokens: show where it listens and the code a human types
+                # to pair with it (what a real Mac shows on its screen), never a token.
+                return (
+                    f"{node.get('name')} ({node.get('role')}) listening on {node.get('host')}:{node.get('port')}, "
+                    f"pairing code {node.get('pairingCode')}"
+                )
         return text
 
     child = sup.spawn(
