@@ -140,15 +140,19 @@ def _operations(flt: ActivityFilter) -> QuerySet[Operation]:
 
 
 def _beyond(cursor: Cursor, side: str, at_field: str, older: bool) -> Q:
-    """Rows of one side strictly older (or newer) than `cursor` in the merged (at, source, id) order."""
-    lt = "lt" if older else "gt"
-    strictly = Q(**{f"{at_field}__{lt}": cursor.at})
+    """Rows of one side strictly older (or newer) than `cursor` in the merged (at, source, id) order.
+
+    Written as a range on the time column (at <= cursor, or >=) plus a tie-break, rather than
+    "at < c OR (at = c AND ...)", so both SQLite and PostgreSQL seek in the time index.
+    """
+    lt, le = ("lt", "lte") if older else ("gt", "gte")
+    within = Q(**{f"{at_field}__{le}": cursor.at})
     if side == cursor.source:
         ident: Any = int(cursor.id) if side == EVENT else uuid.UUID(cursor.id)
-        return strictly | Q(**{at_field: cursor.at, f"id__{lt}": ident})
+        return within & (Q(**{f"{at_field}__{lt}": cursor.at}) | Q(**{f"id__{lt}": ident}))
     # Same instant, other side: included only if this side sorts beyond the cursor's side.
     side_is_beyond = (side < cursor.source) if older else (side > cursor.source)
-    return (strictly | Q(**{at_field: cursor.at})) if side_is_beyond else strictly
+    return within if side_is_beyond else Q(**{f"{at_field}__{lt}": cursor.at})
 
 
 _EVENT_FIELDS = ("id", "timestamp", "event_type", "node_name", "vm_name", "message")
