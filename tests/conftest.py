@@ -161,6 +161,21 @@ def _database_url() -> str:
     return f"postgres://{auth}{'@' if auth else ''}{host}{port}/{quote(db['NAME'], safe='')}"
 
 
+def _subprocess_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(_TEST_ENV)
+    env["DATABASE_URL"] = _database_url()
+    env["PYTHONPATH"] = os.pathsep.join([str(BASE_DIR), str(BASE_DIR / "sdk"), env.get("PYTHONPATH", "")])
+    return env
+
+
+@pytest.fixture()
+def subprocess_env(django_db_setup: None) -> dict[str, str]:
+    """Environment for a process a test starts (manage.py, celery): this run's test database and Redis.
+    The process sees committed data only: use it from `transaction=True` tests."""
+    return _subprocess_env()
+
+
 @dataclass
 class WorkerProcess:
     process: subprocess.Popen
@@ -184,10 +199,7 @@ def celery_worker(django_db_setup: None, django_db_blocker: Any) -> Iterator[Wor
     conn.flushdb()
     conn.set(_CLAIM_KEY, os.getpid(), ex=6 * 3600)
 
-    env = dict(os.environ)
-    env.update(_TEST_ENV)
-    env["DATABASE_URL"] = _database_url()
-    env["PYTHONPATH"] = os.pathsep.join([str(BASE_DIR), str(BASE_DIR / "sdk"), env.get("PYTHONPATH", "")])
+    env = _subprocess_env()
     log_path = BASE_DIR / "var" / f"test-worker-s{REDIS_DB}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = log_path.open("w")
