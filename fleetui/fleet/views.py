@@ -114,6 +114,30 @@ def managers(request: HttpRequest) -> HttpResponse:
     return render_page_or_partial(request, "fleet/managers.html", context, "fleet/_managers.html")
 
 
+@require_GET
+@admin_required
+def register_worker(request: HttpRequest) -> HttpResponse:
+    """The node registration form, prefilled from a manager's view of a worker (?name=&host=&port=).
+
+    It posts to the nodes app's own registration view, which checks and saves it; only the API
+    token is left to enter.
+    """
+    from fleetui.nodes.forms import NodeForm
+
+    def text(key: str, limit: int) -> str:
+        value = request.GET.get(key, "")
+        return "" if any(ord(c) < 32 or ord(c) == 127 for c in value) else value.strip()[:limit]
+
+    try:
+        port = int(request.GET.get("port", ""))
+    except ValueError:
+        port = 9473
+    if not 1 <= port <= 65535:
+        port = 9473
+    form = NodeForm(initial={"name": text("name", 100), "host": text("host", 253), "port": port})
+    return render(request, "fleet/register_worker.html", {"form": form})
+
+
 # ----------------------------------------------------------------------------- utilities
 
 @require_GET

@@ -28,20 +28,21 @@ def urls(node: Node) -> dict[str, str]:
         "activity": reverse("activity"),
         "export": reverse("activity-export"),
         "managers": reverse("managers"),
+        "register": reverse("managers-register-worker"),
         "utilities": reverse("utilities"),
         "cleanup": reverse("utilities-cleanup", args=[node.pk]),
         "unpair": reverse("utilities-unpair", args=[node.pk]),
     }
 
 
-@pytest.mark.parametrize("name", ["activity", "export", "managers", "utilities", "cleanup", "unpair"])
+@pytest.mark.parametrize("name", ["activity", "export", "managers", "register", "utilities", "cleanup", "unpair"])
 def test_it_sends_anonymous_users_to_the_login_page(client, node, name):
     response = client.get(urls(node)[name])
     assert response.status_code == 302 and reverse("login") in response["Location"]
 
 
 @pytest.mark.parametrize("name,needs", [
-    ("activity", "viewer"), ("export", "viewer"), ("managers", "viewer"),
+    ("activity", "viewer"), ("export", "viewer"), ("managers", "viewer"), ("register", "admin"),
     ("utilities", "admin"), ("cleanup", "admin"), ("unpair", "admin"),
 ])
 @pytest.mark.parametrize("role", ["none", *ALL])
@@ -52,7 +53,7 @@ def test_it_checks_the_role(as_role, node, name, needs, role):
 
 
 @pytest.mark.parametrize("name,method", [
-    ("activity", "post"), ("export", "post"), ("managers", "post"), ("utilities", "post"),
+    ("activity", "post"), ("export", "post"), ("managers", "post"), ("register", "post"), ("utilities", "post"),
     ("cleanup", "put"), ("unpair", "delete"),
 ])
 def test_it_answers_405_to_the_wrong_method(as_role, node, name, method):
@@ -188,7 +189,11 @@ def test_managers_show_their_workers_and_offer_registration_to_admins(as_role, n
     admin = as_role("admin").get(reverse("managers")).content.decode()
     assert "registered as mac-b-here" in admin
     assert "disconnected" in admin and "mac-&lt;c&gt;" in admin
-    assert f'{reverse("node-add")}?name=mac-%3Cc%3E&amp;host=10.0.0.3&amp;port=9500' in admin
+    link = f'{reverse("managers-register-worker")}?name=mac-%3Cc%3E&amp;host=10.0.0.3&amp;port=9500'
+    assert link in admin
+    form = as_role("admin").get(link.replace("&amp;", "&")).content.decode()
+    assert 'value="mac-&lt;c&gt;"' in form and 'value="10.0.0.3"' in form and 'value="9500"' in form
+    assert f'action="{reverse("node-add")}"' in form
 
 
 def test_viewers_see_workers_without_the_register_button(as_role, node):
@@ -272,3 +277,10 @@ def test_unknown_nodes_and_operations_are_404(as_role, node):
     c = as_role("admin")
     assert c.get(reverse("utilities-cleanup", args=[9999])).status_code == 404
     assert c.get(reverse("cleanup-result", args=["00000000-0000-0000-0000-000000000000"])).status_code == 404
+
+
+def test_the_register_prefill_ignores_bad_values(as_role):
+    response = as_role("admin").get(reverse("managers-register-worker"), {"name": "a\x01b", "host": "h" * 300,
+                                                                          "port": "99999"})
+    body = response.content.decode()
+    assert response.status_code == 200 and 'value="9473"' in body and "h" * 254 not in body and "a\x01b" not in body
