@@ -1,7 +1,7 @@
 /* Live countdown of VM leases (TTL).
  *
  * Any element with data-expires-at="<ISO-8601>" gets its text kept current once a second:
- * "2 h 05 min left", "4 min 10 s left", "expired 3 min ago". The server renders the same text
+ * "2 h 05 min 09 s left", "4 min 10 s left", "expired 3 min 02 s ago". The server renders the same text
  * as a fallback, so the page reads right without JavaScript. Elements swapped in by HTMX are
  * picked up on the next tick. No inline script, no eval: safe under a strict CSP.
  */
@@ -14,8 +14,8 @@
     var s = Math.floor(Math.abs(seconds));
     var d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600);
     var m = Math.floor((s % 3600) / 60), r = s % 60;
-    if (d > 0) { return d + " d " + h + " h"; }
-    if (h > 0) { return h + " h " + (m < 10 ? "0" : "") + m + " min"; }
+    if (d > 0) { return d + " d " + h + " h " + (m < 10 ? "0" : "") + m + " min"; }
+    if (h > 0) { return h + " h " + (m < 10 ? "0" : "") + m + " min " + (r < 10 ? "0" : "") + r + " s"; }
     if (m > 0) { return m + " min " + (r < 10 ? "0" : "") + r + " s"; }
     return r + " s";
   }

@@ -13,14 +13,14 @@ register = template.Library()
 
 
 def lease_text(expires_at: datetime, now: datetime | None = None) -> str:
-    """Same wording as the JavaScript: '2 h 05 min left', 'expired 3 min 10 s ago'."""
+    """Same wording as the JavaScript: '2 h 05 min 09 s left', 'expired 3 min 10 s ago'."""
     left = (expires_at - (now or timezone.now())).total_seconds()
     s = int(abs(left))
     d, h, m, r = s // 86400, (s % 86400) // 3600, (s % 3600) // 60, s % 60
     if d:
-        span = f"{d} d {h} h"
+        span = f"{d} d {h} h {m:02d} min"
     elif h:
-        span = f"{h} h {m:02d} min"
+        span = f"{h} h {m:02d} min {r:02d} s"
     elif m:
         span = f"{m} min {r:02d} s"
     else:
