@@ -193,7 +193,10 @@ def _execute(op: Operation, spec: OperationKind | None, secrets: dict[str, str])
     try:
         with client_for(node, timeout=timeout) as client:
             result = spec.handler(op, client, secrets)
-    except FleetTimeoutError:
+    except FleetTimeoutError as exc:
+        if "could not connect" in str(exc):
+            # This call never reached the node (an earlier call of the handler may have).
+            return {}, describe_error(exc).capitalize() + ". The operation is not retried, so it never runs twice."
         return {}, (
             f"Timed out: the node did not answer within {timeout:g} s. It may still have done it; the node's "
             "state below is what it reports now. The operation is not retried, so it never runs twice."

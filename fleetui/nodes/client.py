@@ -38,6 +38,8 @@ _CALL_PREFIX = re.compile(r"^\w+ to \S+: ")
 _FAILED_PREFIX = re.compile(r"^\w+ failed: ")
 _TRAILING_REASON = re.compile(r"\(([^()]*)\)\s*$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# The SDK's words for a connect timeout (nothing was sent), as opposed to a read timeout.
+_CONNECT_TIMEOUT = re.compile(r"could not connect within ([0-9.]+) s")
 
 
 def client_for(node: Node, *, timeout: float | None = None, use_pairing: bool = False) -> FleetClient:
@@ -131,6 +133,9 @@ def describe_error(exc: BaseException, *, timeout: float | None = None) -> str:
             "an admin must re-enter the token"
         )
     if isinstance(exc, FleetTimeoutError):
+        connect = _CONNECT_TIMEOUT.search(str(exc))
+        if connect:
+            return f"timed out connecting: the node did not accept a connection within {connect.group(1)} s"
         if timeout:
             return f"timed out: the node did not answer within {timeout:g} s"
         return "timed out: the node did not answer in time"
