@@ -58,6 +58,18 @@ class TemplateCreateForm(forms.Form):
         return data
 
 
+class TemplateLookupForm(forms.Form):
+    node = forms.ModelChoiceField(queryset=Node.objects.none(), empty_label=None)
+    name = forms.CharField(label="Template name", max_length=400)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["node"].queryset = Node.objects.order_by("name")
+
+    def clean_name(self) -> str:
+        return validate_display_name(self.cleaned_data["name"], max_length=100, what="Template name")
+
+
 class FolderAddForm(forms.Form):
     name = forms.CharField(max_length=400, widget=forms.TextInput(attrs={"maxlength": 64, "autocomplete": "off"}))
     host_path = forms.CharField(label="Host path", max_length=4096,

@@ -46,6 +46,25 @@ def template_delete(op: Operation, client: FleetClient, secrets: dict[str, str])
     return {"deleted": op.params.get("name", template_id)}
 
 
+@operation_handler("template.read", label="Read template", needs_vm=False, mutating=False)
+def template_read(op: Operation, client: FleetClient, secrets: dict[str, str]) -> dict[str, Any]:
+    """GetTemplate by id (a template's page) or by name (the lookup form); the cache follows the answer."""
+    template_id = op.params.get("template_id") or ""
+    if template_id:
+        template = client.get_template(template_id)
+    else:
+        template = client.get_template_by_name(op.params["name"])
+    if template is None:
+        if template_id and op.node_id is not None:
+            services.VMTemplate.objects.filter(node_id=op.node_id, remote_id=template_id).delete()
+        return {"found": False}
+    if op.node_id is not None:
+        services.template_upsert(node_id=op.node_id, template=template)
+    return {"found": True, "template_id": template.id, "name": template.name, "category": template.category,
+            "macos_version": template.macos_version, "default_cpu": template.default_cpu,
+            "default_memory_mb": template.default_memory_mb, "default_disk_gb": template.default_disk_gb}
+
+
 def _reread_folders(op: Operation, client: FleetClient) -> int | None:
     if op.vm_id is None:
         return None

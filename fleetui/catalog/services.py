@@ -104,6 +104,13 @@ def template_create_request(
         "name": name, "description": description, "category": category, "keep_original": keep_original})
 
 
+def template_read_request(
+    *, node: Node, user: Any, request: HttpRequest | None, template_id: str = "", name: str = ""
+) -> Operation:
+    params = {"template_id": template_id} if template_id else {"name": name}
+    return operation_create(kind="template.read", user=user, node=node, request=request, params=params)
+
+
 def template_delete_request(*, template: VMTemplate, user: Any, request: HttpRequest | None) -> Operation:
     return operation_create(kind="template.delete", user=user, node=template.node, request=request,
                             params={"template_id": template.remote_id, "name": template.name})

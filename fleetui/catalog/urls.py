@@ -5,6 +5,9 @@ from fleetui.catalog import views
 urlpatterns = [
     path("templates/", views.template_list, name="template-list"),
     path("templates/refresh/", views.template_refresh, name="template-refresh"),
+    path("templates/lookup/", views.template_lookup, name="template-lookup"),
+    path("templates/<int:template_id>/", views.template_detail, name="template-detail"),
+    path("templates/<int:template_id>/read/", views.template_read, name="template-read"),
     path("templates/<int:template_id>/delete/", views.template_delete, name="template-delete"),
     path("vms/<int:vm_id>/template/", views.template_create, name="vm-template-create"),
     path("vms/<int:vm_id>/folders/", views.vm_folders, name="vm-folders"),

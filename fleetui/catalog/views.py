@@ -20,6 +20,7 @@ from fleetui.catalog.forms import (
     IPSWDownloadForm,
     IPSWInfoForm,
     TemplateCreateForm,
+    TemplateLookupForm,
 )
 from fleetui.catalog.models import TemplateCategory, VMTemplate
 from fleetui.core.htmx import render_page_or_partial
@@ -63,9 +64,7 @@ def _int_param(request: HttpRequest, name: str) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-@require_GET
-@viewer_required
-def template_list(request: HttpRequest) -> HttpResponse:
+def _template_list_context(request: HttpRequest, lookup_form: TemplateLookupForm | None = None) -> dict[str, Any]:
     node_id = _int_param(request, "node")
     category = request.GET.get("category", "")
     if category not in TemplateCategory.values:
@@ -73,12 +72,18 @@ def template_list(request: HttpRequest) -> HttpResponse:
     nodes = list(Node.objects.order_by("name"))
     syncs = selectors.template_syncs()
     _refresh_templates(selectors.nodes_with_stale_templates(nodes, syncs))
-    context = {
+    return {
         "templates": list(selectors.templates(node_id=node_id, category=category)),
         "nodes": nodes, "syncs": [(n, syncs.get(n.pk)) for n in nodes], "node_id": node_id, "category": category,
-        "categories": TemplateCategory.choices,
+        "categories": TemplateCategory.choices, "lookup_form": lookup_form or TemplateLookupForm(),
     }
-    return render_page_or_partial(request, "catalog/template_list.html", context, "catalog/_template_table.html")
+
+
+@require_GET
+@viewer_required
+def template_list(request: HttpRequest) -> HttpResponse:
+    return render_page_or_partial(request, "catalog/template_list.html", _template_list_context(request),
+                                  "catalog/_template_table.html")
 
 
 @require_POST
@@ -89,6 +94,43 @@ def template_refresh(request: HttpRequest) -> HttpResponse:
     messages.info(request, f"Asked {asked} node{'s' if asked != 1 else ''} for their templates." if asked
                   else "A refresh was asked a moment ago; the list updates by itself.")
     return redirect("template-list")
+
+
+@require_GET
+@viewer_required
+def template_detail(request: HttpRequest, template_id: int) -> HttpResponse:
+    template = get_object_or_404(VMTemplate.objects.select_related("node"), pk=template_id)
+    recent = list(Operation.objects.filter(kind="template.read", node=template.node,
+                                           params__template_id=template.remote_id).order_by("-created_at")[:5])
+    return render(request, "catalog/template_detail.html", {"template": template, "recent": recent})
+
+
+@require_POST
+@viewer_required
+def template_read(request: HttpRequest, template_id: int) -> HttpResponse:
+    """Re-read one template from its node (GetTemplate; a read, so viewers may ask)."""
+    template = get_object_or_404(VMTemplate.objects.select_related("node"), pk=template_id)
+    try:
+        return _follow(services.template_read_request(node=template.node, user=request.user, request=request,
+                                                      template_id=template.remote_id))
+    except OperationError as exc:
+        messages.error(request, exc.message)
+        return redirect("template-detail", template_id=template.pk)
+
+
+@require_POST
+@viewer_required
+def template_lookup(request: HttpRequest) -> HttpResponse:
+    """Look a template up by name on a node (GetTemplate by name)."""
+    form = TemplateLookupForm(request.POST)
+    if form.is_valid():
+        try:
+            return _follow(services.template_read_request(node=form.cleaned_data["node"], user=request.user,
+                                                          request=request, name=form.cleaned_data["name"]))
+        except OperationError as exc:
+            form.add_error(None, exc.message)
+    context = _template_list_context(request, lookup_form=form)
+    return render(request, "catalog/template_list.html", context, status=400)
 
 
 @require_http_methods(["GET", "POST"])

@@ -218,6 +218,8 @@ def _done_url(op: Operation) -> str:
         return reverse("template-list")
     if op.kind.startswith("folder.") and vm_pk:
         return reverse("vm-folders", args=[vm_pk])
+    if op.kind == "template.read":
+        return ""
     if op.kind in TASK_KINDS or op.kind == "ipsw.info":
         return ""
     if vm_pk:

@@ -151,3 +151,27 @@ def test_it_pushes_a_vm_and_a_failed_push_shows_its_error(sim_node: Any, run_op:
     task = NodeTask.objects.get(node=sim_node.node, remote_id=op.result["task_id"])
     assert task.status == "failed" and "simulated failure" in task.error_message
     assert VM.objects.get(pk=vm.pk).gone_at is None
+
+
+def test_it_reads_a_template_by_id_and_by_name(sim_node: Any, run_op: Any, users: dict, as_role: Any) -> None:
+    refresh_templates(sim_node.node.pk)
+    row = VMTemplate.objects.filter(node=sim_node.node).order_by("name").first()
+    sim_node.sim.state.templates[row.remote_id]["description"] = "changed on the node"
+    op = run_op("template.read", user=users["viewer"], node=sim_node.node, params={"template_id": row.remote_id})
+    assert op.status == OperationStatus.SUCCEEDED, op.error
+    assert op.result["found"] is True and op.result["name"] == row.name
+    row.refresh_from_db()
+    assert row.description == "changed on the node"
+
+    op = run_op("template.read", user=users["viewer"], node=sim_node.node, params={"name": "CI Runner Base"})
+    assert op.status == OperationStatus.SUCCEEDED and op.result["found"] is True
+    page = as_role("viewer").get(reverse("vm-operation-follow", args=[op.pk])).content.decode()
+    assert "Found template <strong>CI Runner Base</strong>" in page
+
+    op = run_op("template.read", user=users["viewer"], node=sim_node.node, params={"name": "No Such Template"})
+    assert op.status == OperationStatus.SUCCEEDED and op.result == {"found": False}
+
+    del sim_node.sim.state.templates[row.remote_id]
+    op = run_op("template.read", user=users["viewer"], node=sim_node.node, params={"template_id": row.remote_id})
+    assert op.result == {"found": False}
+    assert not VMTemplate.objects.filter(pk=row.pk).exists()  # gone from the node, gone from the cache

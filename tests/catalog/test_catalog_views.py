@@ -171,3 +171,20 @@ def test_the_folder_page_lists_the_cache(as_role: Any, world: dict[str, Any]) ->
     assert "/Users/dev/src" in page and "Add a shared folder" not in page and "Remove" not in page
     page = as_role("operator").get(_url(world, "vm-folders", "stopped")).content.decode()
     assert "Add a shared folder" in page and "Disable" in page and "Remove" in page
+
+
+def test_template_reads_are_reads_viewers_may_ask_for(as_role: Any, world: dict[str, Any]) -> None:
+    template = world["template"]
+    assert as_role("viewer").get(reverse("template-detail", args=[template.pk])).status_code == 200
+    assert as_role("none").get(reverse("template-detail", args=[template.pk])).status_code == 403
+    assert as_role("viewer").get(reverse("template-read", args=[template.pk])).status_code == 405
+    assert as_role("none").post(reverse("template-read", args=[template.pk])).status_code == 403
+    response = as_role("viewer").post(reverse("template-read", args=[template.pk]))
+    assert response.status_code == 302
+    assert Operation.objects.get().params == {"template_id": "T-1"}
+    bad = as_role("viewer").post(reverse("template-lookup"), {"node": world["node"].pk, "name": "\x07"})
+    assert bad.status_code == 400 and "control or invisible" in bad.content.decode()
+    assert Operation.objects.count() == 1
+    response = as_role("viewer").post(reverse("template-lookup"), {"node": world["node"].pk, "name": "Golden"})
+    assert response.status_code == 302
+    assert Operation.objects.filter(kind="template.read", params__name="Golden").count() == 1
