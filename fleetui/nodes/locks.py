@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache
 
 import redis
@@ -36,15 +36,15 @@ def poll_lock_ttl() -> int:
 
 
 @contextmanager
-def node_poll_lock(node_id: int, *, wait: float = 0.0) -> Iterator[bool]:
-    """Hold the node's poll lock; yields False when another poll holds it (after waiting `wait` s).
+def redis_lock(name: str, *, ttl: float, wait: float = 0.0) -> Iterator[bool]:
+    """Hold the lock `name`; yields False when someone else holds it (after waiting `wait` s).
 
-    When Redis cannot be reached the poll goes ahead unlocked (yields True): polls are idempotent
-    and the database's unique constraints keep two overlapping ones from duplicating rows.
+    When Redis cannot be reached the work goes ahead unlocked (yields True): what these locks guard
+    is idempotent, and the database's unique constraints keep overlapping runs from duplicating rows.
     """
     lock = redis_connection().lock(
-        f"{KEY_PREFIX}:poll-lock:{node_id}",
-        timeout=poll_lock_ttl(),
+        f"{KEY_PREFIX}:{name}",
+        timeout=ttl,
         blocking=wait > 0,
         blocking_timeout=wait if wait > 0 else None,
         sleep=0.05,
@@ -52,7 +52,7 @@ def node_poll_lock(node_id: int, *, wait: float = 0.0) -> Iterator[bool]:
     try:
         acquired = bool(lock.acquire())
     except redis.RedisError as exc:
-        logger.warning("poll lock for node %s unavailable (%s): polling without it", node_id, type(exc).__name__)
+        logger.warning("lock %s unavailable (%s): going ahead without it", name, type(exc).__name__)
         yield True
         return
     try:
@@ -62,5 +62,10 @@ def node_poll_lock(node_id: int, *, wait: float = 0.0) -> Iterator[bool]:
             try:
                 lock.release()
             except redis.RedisError:
-                # Expired (and maybe taken by another poll) or Redis went away: nothing of ours to release.
+                # Expired (and maybe taken by another run) or Redis went away: nothing of ours to release.
                 pass
+
+
+def node_poll_lock(node_id: int, *, wait: float = 0.0) -> AbstractContextManager[bool]:
+    """The lock that keeps two polls of one node from overlapping (see redis_lock)."""
+    return redis_lock(f"poll-lock:{node_id}", ttl=poll_lock_ttl(), wait=wait)

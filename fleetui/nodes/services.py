@@ -457,6 +457,7 @@ def _record(node: Node, seen: _Seen, now: datetime, duration_ms: int) -> dict[st
     updates: dict[str, Any] = {
         **stat_values,
         "stats_at": now,
+        "last_poll_started_at": now,
         "last_poll_at": now,
         "last_poll_duration_ms": duration_ms,
         "last_success_at": now,
@@ -496,10 +497,12 @@ def _backoff_seconds(failures: int) -> float:
     return float(min(BREAKER_MAX_SECONDS, settings.POLL_INTERVAL * 2 ** (failures - BREAKER_THRESHOLD)))
 
 
-def _record_failure(node: Node, message: str, now: datetime, duration_ms: int) -> None:
+def _record_failure(node: Node, message: str, started: datetime, duration_ms: int) -> None:
     failures = node.consecutive_failures + 1
     backoff = _backoff_seconds(failures)
+    now = timezone.now()
     Node.objects.filter(pk=node.pk).update(
+        last_poll_started_at=started,
         last_poll_at=now,
         last_poll_duration_ms=duration_ms,
         last_error=message,
@@ -544,7 +547,6 @@ def _poll_locked(node_id: int, outcome: PollOutcome, *, scheduled: bool, force: 
         return outcome
     started = time.monotonic()
     now = timezone.now()
-    Node.objects.filter(pk=node_id).update(last_poll_started_at=now)
     try:
         with client_for(node) as client:
             seen = _fetch(node, client, now)
@@ -553,7 +555,7 @@ def _poll_locked(node_id: int, outcome: PollOutcome, *, scheduled: bool, force: 
             logger.exception("poll of node %s: unexpected error", node_id)
         outcome.duration_ms = int((time.monotonic() - started) * 1000)
         outcome.error = describe_error(exc, timeout=float(settings.NODE_READ_TIMEOUT))
-        _record_failure(node, outcome.error, timezone.now(), outcome.duration_ms)
+        _record_failure(node, outcome.error, now, outcome.duration_ms)
         return outcome
     outcome.duration_ms = int((time.monotonic() - started) * 1000)
     try:
@@ -562,7 +564,7 @@ def _poll_locked(node_id: int, outcome: PollOutcome, *, scheduled: bool, force: 
         logger.exception("poll of node %s: could not record what was seen", node_id)
         outcome.error = f"could not record the poll ({type(exc).__name__}); see the worker log"
         outcome.transient = isinstance(exc, TRANSIENT_ERRORS)
-        _record_failure(node, outcome.error, timezone.now(), outcome.duration_ms)
+        _record_failure(node, outcome.error, now, outcome.duration_ms)
         return outcome
     outcome.ok = True
     return outcome

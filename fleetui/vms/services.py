@@ -154,13 +154,15 @@ def _settings_values(configuration: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def vm_refresh_details(*, vm_id: int) -> str:
-    """Fetch one VM's snapshots and settings from its node and store them.
+def vm_refresh_details(*, vm_id: int, wait: float = 5.0) -> str:
+    """Fetch one VM's snapshots and settings from its node and store them (one fetch per VM at a
+    time: a second caller waits up to `wait` s, then gives up).
 
     Returns "" on success, else what went wrong in plain words (nothing is raised: the page shows
     the details it has, with their age).
     """
     from fleetui.nodes.client import client_for, describe_error
+    from fleetui.nodes.locks import redis_lock
 
     vm = VM.objects.select_related("node").filter(pk=vm_id).first()
     if vm is None:
@@ -170,17 +172,22 @@ def vm_refresh_details(*, vm_id: int) -> str:
     node = vm.node
     if node.circuit_open:
         return "the node is not answering (polls are backed off)"
-    try:
-        with client_for(node) as client:
-            remote_snapshots = client.list_snapshots(vm.remote_id)
-            configuration = client.get_vm_settings(vm.remote_id)
-    except (FleetError, CredentialUnreadable) as exc:
-        message = describe_error(exc, timeout=float(settings.NODE_READ_TIMEOUT))
-        logger.info("details of VM %s on node %s not refreshed: %s", vm.pk, node.pk, message)
-        return message
-    now = timezone.now()
-    with transaction.atomic():
-        snapshots_record(vm=vm, remote_snapshots=remote_snapshots, now=now)
-        VM.objects.filter(pk=vm.pk).update(**_settings_values(configuration), settings_at=now, snapshots_at=now)
+    ttl = 2 * (settings.NODE_CONNECT_TIMEOUT + settings.NODE_READ_TIMEOUT) + 10
+    with redis_lock(f"vm-details:{vm.pk}", ttl=ttl, wait=wait) as acquired:
+        if not acquired:
+            return "the VM's details are being fetched already"
+        try:
+            with client_for(node) as client:
+                remote_snapshots = client.list_snapshots(vm.remote_id)
+                configuration = client.get_vm_settings(vm.remote_id)
+        except (FleetError, CredentialUnreadable) as exc:
+            message = describe_error(exc, timeout=float(settings.NODE_READ_TIMEOUT))
+            logger.info("details of VM %s on node %s not refreshed: %s", vm.pk, node.pk, message)
+            return message
+        now = timezone.now()
+        with transaction.atomic():
+            snapshots_record(vm=vm, remote_snapshots=remote_snapshots, now=now)
+            VM.objects.filter(pk=vm.pk).update(**_settings_values(configuration), settings_at=now,
+                                               snapshots_at=now)
     return ""
 

@@ -78,7 +78,7 @@ def test_a_second_poll_of_an_unchanged_node_writes_no_vm_task_image_or_event_row
     for table in ("vms_vm", "images_nodetask", "images_ociimage", "images_ipsw", "activity_fleetevent"):
         assert _writes_to(queries, table) == [], table
     # What a poll always writes: its node row and one stats sample.
-    assert len(_writes_to(queries, "nodes_node")) == 2  # last_poll_started_at, then the outcome
+    assert len(_writes_to(queries, "nodes_node")) == 1
     assert len(_writes_to(queries, "nodes_nodestatssample")) == 1
 
 
