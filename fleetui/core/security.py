@@ -37,15 +37,15 @@ def _client_ip(request: HttpRequest) -> str:
     return str(request.META.get("REMOTE_ADDR", "") or "unknown")
 
 
-def _keys(request: HttpRequest, username: str) -> tuple[str, str]:
-    ip = _client_ip(request)
+def throttle_keys(ip: str, username: str) -> tuple[str, str]:
+    """The cache keys counting failures for (address, username) and for the address alone."""
     digest = hashlib.sha256(f"{ip}\x00{username.strip().lower()}".encode()).hexdigest()[:32]
     return f"login-fail:pair:{digest}", f"login-fail:ip:{hashlib.sha256(ip.encode()).hexdigest()[:32]}"
 
 
 def login_locked(request: HttpRequest, username: str) -> bool:
     limit, _ = _limits()
-    pair_key, ip_key = _keys(request, username)
+    pair_key, ip_key = throttle_keys(_client_ip(request), username)
     try:
         counts = cache.get_many([pair_key, ip_key])
     except Exception:  # noqa: BLE001 - the cache (Redis) is down: sign-in must still work
@@ -56,7 +56,7 @@ def login_locked(request: HttpRequest, username: str) -> bool:
 
 def login_failed(request: HttpRequest, username: str) -> None:
     _, window = _limits()
-    for key in _keys(request, username):
+    for key in throttle_keys(_client_ip(request), username):
         try:
             if not cache.add(key, 1, timeout=window):
                 cache.incr(key)
@@ -69,7 +69,7 @@ def login_failed(request: HttpRequest, username: str) -> None:
 
 
 def login_succeeded(request: HttpRequest, username: str) -> None:
-    pair_key, _ = _keys(request, username)
+    pair_key, _ = throttle_keys(_client_ip(request), username)
     try:
         cache.delete(pair_key)
     except Exception:  # noqa: BLE001 - the cache (Redis) is down
@@ -92,7 +92,10 @@ class ThrottledLoginView(LoginView):
         return super().post(request, *args, **kwargs)
 
     def form_invalid(self, form: Any) -> HttpResponse:
-        login_failed(self.request, str(self.request.POST.get("username", "")))
+        username = str(self.request.POST.get("username", ""))
+        # A guess needs both fields; an empty or half-filled form is not counted.
+        if username and self.request.POST.get("password"):
+            login_failed(self.request, username)
         return super().form_invalid(form)
 
     def form_valid(self, form: Any) -> HttpResponse:
