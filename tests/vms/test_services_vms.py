@@ -120,3 +120,19 @@ def test_vm_refresh_details_says_why_it_could_not(
     Node.objects.filter(pk=node.pk).update(backoff_until=timezone.now() + timedelta(minutes=1))
     VM.objects.filter(pk=vm.pk).update(gone_at=None)
     assert "backed off" in vm_refresh_details(vm_id=vm.pk)
+
+
+def test_one_details_fetch_per_vm_at_a_time(
+    sim_fleet: Callable[..., SimFleet], register_sim: Callable[..., Node]
+) -> None:
+    from fleetui.nodes.locks import redis_lock
+
+    sim = sim_fleet(nodes=1).nodes[0]
+    node = register_sim(sim)
+    node_poll(node_id=node.pk)
+    vm = VM.objects.filter(node=node).first()
+    with redis_lock(f"vm-details:{vm.pk}", ttl=10) as held:
+        assert held
+        assert vm_refresh_details(vm_id=vm.pk, wait=0) == "the VM's details are being fetched already"
+    assert not any(m == "ListSnapshots" for _, m in sim.received)
+    assert vm_refresh_details(vm_id=vm.pk, wait=0) == ""
