@@ -514,6 +514,16 @@ def ensure_redis(sup: Supervisor, opts: Options) -> None:
         sup.pump(0.1)
 
 
+def check_broker(sup: Supervisor, opts: Options) -> None:
+    """CELERY_BROKER_URL, when set apart from REDIS_URL, must answer too (Celery would only retry)."""
+    broker = sup.env.get("CELERY_BROKER_URL", "")
+    if not broker or broker == opts.redis_url:
+        return
+    if broker.startswith(("redis://", "rediss://")) and not redis_answers(broker):
+        raise StartupError(f"no Redis answers at CELERY_BROKER_URL={_redacted(broker)}: unset it or start that Redis")
+    sup.say("devrun", f"Celery broker: {_redacted(broker)}")
+
+
 def _redacted(url: str) -> str:
     parsed = urlparse(url)
     if parsed.password:
@@ -654,6 +664,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             {"web": opts.web_port, **{f"fleetsim node {i}": opts.sim_port + i for i in range(SIM_NODES)}},
         )
         ensure_redis(sup, opts)
+        check_broker(sup, opts)
         state = devrun_state(opts.var_dir)
         fleetsim, nodes = start_fleetsim(sup, opts, state["seed"])  # boots while the database migrates
         if sup.run_once("migrate", [sys.executable, MANAGE, "migrate", "--noinput"]) != 0:

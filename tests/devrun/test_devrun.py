@@ -112,6 +112,9 @@ def start_devrun(
         # No redis-server to start: use the suite's Redis, on a database of its own.
         env["REDIS_URL"] = "redis://127.0.0.1:6379/13"
     env.update(env_extra or {})
+    # The suite's conftest points the broker at the suite's own Redis database: devrun's Celery must use
+    # the Redis this test gave it, like every other part of the run.
+    env["CELERY_BROKER_URL"] = env["REDIS_URL"]
     argv = [
         sys.executable, "-m", "fleetui.devrun",
         "--var-dir", str(var_dir), "--web-port", str(web_port), "--sim-port", str(sim_port),
