@@ -35,6 +35,16 @@
     if (evt.detail && evt.detail.successful) { failures = 0; banner(false); }
   });
 
+  /* A live part whose session ran out gets the login page back (the XHR followed the redirect):
+     go to the login page instead of drawing it inside the part. */
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    var xhr = evt.detail && evt.detail.xhr;
+    if (xhr && xhr.responseURL && xhr.responseURL.indexOf("/accounts/login/") !== -1) {
+      evt.detail.shouldSwap = false;
+      window.location.href = xhr.responseURL.split("?")[0] + "?next=" + encodeURIComponent(window.location.pathname + window.location.search);
+    }
+  });
+
   /* Filters that submit themselves when changed (the Filter button stays for no-JS use). */
   document.addEventListener("change", function (evt) {
     var el = evt.target;
