@@ -26,6 +26,17 @@ class OperationStatus(models.TextChoices):
 FINISHED_STATUSES = (OperationStatus.SUCCEEDED, OperationStatus.FAILED, OperationStatus.CANCELLED)
 
 
+class AppendOnlyError(Exception):
+    """Operations are the audit trail: rows are added, never deleted."""
+
+
+class OperationQuerySet(models.QuerySet):
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError("Operations are an append-only audit trail: they cannot be deleted.")
+
+    delete.queryset_only = True  # type: ignore[attr-defined]
+
+
 class Operation(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # What was asked, as "<thing>.<action>", e.g. "vm.start", "snapshot.create", "image.pull".
@@ -60,8 +71,13 @@ class Operation(models.Model):
             models.Index(fields=["node", "-created_at"], name="operation_node_created"),
         ]
 
+    objects = OperationQuerySet.as_manager()
+
     def __str__(self) -> str:
         return f"{self.kind} {self.vm_name or self.node_name} ({self.status})"
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError("Operations are an append-only audit trail: they cannot be deleted.")
 
     @property
     def is_finished(self) -> bool:
