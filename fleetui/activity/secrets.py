@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from uuid import UUID
 
+from django.views.decorators.debug import sensitive_variables
+
 from fleetui.core.crypto import CredentialUnreadable, decrypt, encrypt
 from fleetui.nodes.locks import KEY_PREFIX, redis_connection
 
@@ -19,6 +21,7 @@ def _key(operation_id: UUID | str) -> str:
     return f"{KEY_PREFIX}:op-secrets:{operation_id}"
 
 
+@sensitive_variables("secrets", "clean")
 def secrets_put(operation_id: UUID | str, secrets: dict[str, str], *, ttl: int = SECRETS_TTL_SECONDS) -> None:
     """Store `secrets` for the operation; raises redis.RedisError when Redis cannot be reached."""
     clean = {str(k): str(v) for k, v in secrets.items() if v is not None}
@@ -27,6 +30,7 @@ def secrets_put(operation_id: UUID | str, secrets: dict[str, str], *, ttl: int =
     redis_connection().set(_key(operation_id), encrypt(json.dumps(clean)), ex=ttl)
 
 
+@sensitive_variables("raw", "data")
 def secrets_take(operation_id: UUID | str) -> dict[str, str] | None:
     """The operation's secrets, deleted from Redis as they are read; None when there are none (any more)."""
     pipe = redis_connection().pipeline(transaction=True)

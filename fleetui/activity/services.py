@@ -25,6 +25,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from fleetui.activity.models import FleetEvent, Operation, OperationStatus
 from fleetui.activity.registry import OperationKind, get_kind
@@ -69,6 +70,7 @@ def _request_id(request: HttpRequest | None) -> str:
     return uuid.uuid4().hex
 
 
+@sensitive_variables("secrets", "secret_values")
 def operation_create(
     *,
     kind: str,
@@ -176,6 +178,7 @@ def _action_timeout(spec: OperationKind) -> float:
     return float(spec.timeout or default)
 
 
+@sensitive_variables("secrets")
 def _execute(op: Operation, spec: OperationKind | None, secrets: dict[str, str]) -> tuple[dict[str, Any], str]:
     """Run the handler; (result, error) with error "" on success. Never raises."""
     from fleetui.nodes.client import client_for, describe_error
@@ -252,6 +255,7 @@ def vm_follow_up(*, vm_id: int, node_id: int, attempt: int) -> bool:
     return True
 
 
+@sensitive_variables("secrets")
 def operation_run(*, operation_id: str) -> str:
     """Run one Operation exactly once. Returns what happened: "ran", "finished", "interrupted",
     "skipped" or "missing". Never raises."""

@@ -11,6 +11,7 @@ from typing import Any
 
 from ciderstack import FleetClient
 from ciderstack.errors import FleetNodeError
+from django.views.decorators.debug import sensitive_variables
 
 from fleetui.activity.models import Operation
 from fleetui.activity.registry import operation_handler
@@ -26,6 +27,7 @@ def _cap(text: str) -> tuple[str, bool]:
 
 
 @operation_handler("vm.exec", label="Run command", needs_vm=True, mutating=True)
+@sensitive_variables("secrets")
 def vm_exec(op: Operation, client: FleetClient, secrets: dict[str, str]) -> dict[str, Any]:
     params = op.params
     result = client.exec_command(

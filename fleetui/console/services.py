@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
+from django.views.decorators.debug import sensitive_variables
 
 from fleetui.activity.models import Operation
 from fleetui.activity.services import operation_create
 from fleetui.vms.models import VM
 
 
+@sensitive_variables("ssh_password")
 def vm_exec_request(
     *, vm: VM, user: Any, request: HttpRequest | None, command: str, ssh_user: str, timeout: int, ssh_password: str = ""
 ) -> Operation:

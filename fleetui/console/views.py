@@ -6,7 +6,7 @@ from uuid import UUID
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods
 
 from fleetui.activity.models import Operation
@@ -28,6 +28,7 @@ def _recent(vm: VM) -> list[Operation]:
 @sensitive_post_parameters("ssh_password")
 @require_http_methods(["GET", "POST"])
 @operator_required
+@sensitive_variables("data")
 def vm_exec(request: HttpRequest, vm_id: int) -> HttpResponse:
     vm = get_object_or_404(VM.objects.select_related("node"), pk=vm_id)
     if request.method == "POST":

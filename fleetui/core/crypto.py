@@ -11,6 +11,7 @@ from functools import lru_cache
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.views.decorators.debug import sensitive_variables
 
 
 class CredentialUnreadable(Exception):
@@ -35,6 +36,7 @@ def fernet() -> MultiFernet:
     return _fernet(tuple(settings.CREDENTIAL_KEYS))
 
 
+@sensitive_variables("plaintext")
 def encrypt(plaintext: str) -> str:
     if not plaintext:
         return ""

@@ -6,6 +6,7 @@ from typing import Any
 
 from ciderstack import FleetClient
 from ciderstack.errors import FleetError
+from django.views.decorators.debug import sensitive_variables
 
 from fleetui.activity.models import Operation
 from fleetui.activity.registry import operation_handler
@@ -18,6 +19,7 @@ def _validate_pull(params: dict[str, Any], vm: VM | None) -> dict[str, Any]:
 
 
 @operation_handler("image.pull", label="Pull image", validate=_validate_pull)
+@sensitive_variables("secrets", "username", "password")
 def image_pull(op: Operation, client: FleetClient, secrets: dict[str, str]) -> dict[str, Any]:
     """Starts the pull on the node; its progress shows as a node task. Registry credentials come
     from the operation's secrets (used once, never stored)."""

@@ -19,6 +19,7 @@ from ciderstack.errors import (
 )
 from ciderstack.types import NodeInfo
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
 from fleetui.core.crypto import CredentialUnreadable, decrypt
 from fleetui.nodes.models import Node
@@ -42,6 +43,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _CONNECT_TIMEOUT = re.compile(r"could not connect within ([0-9.]+) s")
 
 
+@sensitive_variables("token")
 def client_for(node: Node, *, timeout: float | None = None, use_pairing: bool = False) -> FleetClient:
     """A FleetClient for `node` (close it, or use it as a context manager).
 
@@ -82,6 +84,7 @@ def detect_permission(client: FleetClient) -> str:
     return Node.Permission.FULL_ACCESS
 
 
+@sensitive_variables("api_token")
 def probe_node(*, host: str, port: int, api_token: str) -> tuple[NodeInfo, str]:
     """Ask a node for its info with `api_token`, then find the token's permission.
 

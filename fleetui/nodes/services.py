@@ -30,6 +30,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, transact
 from django.db.models import F, Value
 from django.db.models.functions import ExtractMinute, Floor, TruncHour
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from fleetui.core.crypto import CredentialUnreadable, decrypt, encrypt
 from fleetui.nodes.client import client_for, describe_error, describe_probe_error, probe_node
@@ -188,6 +189,7 @@ def _clean_port(port: Any) -> int:
     return value
 
 
+@sensitive_variables("token", "value")
 def _clean_token(token: Any) -> str:
     if not isinstance(token, str) or not token.strip():
         raise NodeError("Enter the node's API token.")
@@ -199,6 +201,7 @@ def _clean_token(token: Any) -> str:
     return value
 
 
+@sensitive_variables("token")
 def _probe(host: str, port: int, token: str) -> tuple[NodeInfo, str]:
     try:
         return probe_node(host=host, port=port, api_token=token)
@@ -237,6 +240,7 @@ def _enqueue_poll(node_id: int) -> None:
 # ---------------------------------------------------------------- register, edit, remove
 
 
+@sensitive_variables("api_token", "token")
 def node_register(*, name: str, host: str, port: int, api_token: str, user: Any) -> Node:
     """Register a node after asking it for its info with the token; NodeError says why not.
 
@@ -277,6 +281,7 @@ def node_register(*, name: str, host: str, port: int, api_token: str, user: Any)
     return node
 
 
+@sensitive_variables("api_token", "token", "new_token")
 def node_update(*, node: Node, name: str, host: str, port: int, api_token: str | None, user: Any) -> Node:
     """Change a node's name, address or token. An empty token keeps the stored one. A new address or
     token is probed first (NodeError says why it failed); pointing the node at a different machine
