@@ -101,6 +101,7 @@ def token_reveal_pop(*, operation_id: uuid.UUID, user_id: int) -> str | None:
     Of two concurrent requests only the one whose DELETE removed the row gets the token. Only
     the user who asked for the token may see it. None when already shown, expired or not theirs.
     """
+    TokenReveal.objects.filter(expires_at__lt=timezone.now()).delete()
     reveal = TokenReveal.objects.filter(
         operation_id=operation_id, user_id=user_id, expires_at__gte=timezone.now()
     ).first()

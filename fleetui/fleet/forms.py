@@ -24,7 +24,7 @@ class ActivityFilterForm(forms.Form):
     user = forms.CharField(required=False, max_length=150, label="User")
     source = forms.ChoiceField(
         required=False,
-        choices=[("", "Events and operations"), ("events", "Node events only"), ("operations", "Operations only")],
+        choices=[("", "All"), ("events", "Node events"), ("operations", "Operations")],
         label="Source",
     )
     since = forms.DateTimeField(required=False, input_formats=_DATETIME_FORMATS, label="From (UTC)",

@@ -41,7 +41,7 @@ def test_the_preview_then_the_run(celery_worker, sim_fleet, register_node, as_ro
     assert op.status == "succeeded", op.error
     assert op.result["cleaned_count"] == 1 == op.params["expected_count"]
     page = admin.get(reverse("cleanup-result", args=[op.id])).content.decode()
-    assert "removed <strong>1</strong> VM;" in page and "removed</td>" in page and "counts differ" not in page
+    assert "removed <strong>1</strong> VM;" in page and "removed</span></td>" in page and "counts differ" not in page
     assert vms[0].id not in sim.state.vms and vms[1].id in sim.state.vms
     # The worker re-polled the node after the run: the VM shows as gone.
     assert VM.objects.get(node=node, remote_id=vms[0].id).is_gone
