@@ -35,7 +35,7 @@ def users(db: Any) -> dict[str, User]:
     made = {"none": User.objects.create_user("nobody", password=PASSWORD)}
     for role in ROLES:
         user = User.objects.create_user(f"{role}1", password=PASSWORD)
-        user.groups.add(Group.objects.get(name=role))
+        user.groups.add(Group.objects.get_or_create(name=role)[0])  # a flush may have dropped them
         made[role] = user
     return made
 
