@@ -75,7 +75,7 @@ def browser_page(live_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
 def _login(page: Any, live_server: Any) -> None:
     user = User.objects.create_user("e2e-operator")
-    user.groups.add(Group.objects.get(name="operator"))
+    user.groups.add(Group.objects.get_or_create(name="operator")[0])  # may have been flushed
     client = Client()
     client.force_login(user)
     host = re.sub(r"^https?://", "", live_server.url).split(":")[0]

@@ -37,7 +37,8 @@ def users(db: Any) -> dict[str, User]:
     made = {"none": User.objects.create_user("nobody")}
     for role in ROLES:
         user = User.objects.create_user(f"{role}1")
-        user.groups.add(Group.objects.get(name=role))
+        # get_or_create: a transactional test before this one may have flushed the migration's groups.
+        user.groups.add(Group.objects.get_or_create(name=role)[0])
         made[role] = user
     return made
 
