@@ -111,6 +111,28 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: N
         test["NAME"] = f"test_{db['NAME']}_s{REDIS_DB}"
 
 
+@pytest.fixture(autouse=True)
+def _role_groups_present(request: pytest.FixtureRequest) -> None:
+    """The role groups come from a data migration; a transactional test's flush deletes them for every
+    test after it. Put them back before each database test (one query when they are there)."""
+    names = set(request.fixturenames)
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None and not names & {"db", "transactional_db", "live_server"}:
+        return
+    transactional = bool(names & {"transactional_db", "live_server"}) or bool(
+        marker is not None and (marker.kwargs.get("transaction") or (marker.args and marker.args[0]))
+    )
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    from django.contrib.auth.models import Group
+
+    from fleetui.core.roles import ROLES
+
+    present = set(Group.objects.filter(name__in=ROLES).values_list("name", flat=True))
+    for name in ROLES:
+        if name not in present:
+            Group.objects.get_or_create(name=name)
+
+
 @pytest.fixture()
 def sim_fleet() -> Iterator[Callable[..., SimFleet]]:
     fleets: list[SimFleet] = []
