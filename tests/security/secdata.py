@@ -186,8 +186,13 @@ def all_endpoints() -> list[Endpoint]:
     return found
 
 
-def url_for(endpoint: Endpoint, fleet: RichFleet) -> str:
-    """The endpoint's URL with ids of rows that exist and fit it."""
+# Endpoints that show an Operation of any kind (the others want one of a given kind).
+ANY_OPERATION = {"operation-detail", "vm-exec-result", "vm-operation-follow"}
+
+
+def url_for(endpoint: Endpoint, fleet: RichFleet, overrides: dict[str, Any] | None = None) -> str:
+    """The endpoint's URL with ids of rows that exist and fit it; `overrides` replaces node_id, vm_id
+    or (where any operation fits) operation_id."""
     values: dict[str, Any] = {}
     ops = fleet.operations
     for param in endpoint.params:
@@ -211,4 +216,7 @@ def url_for(endpoint: Endpoint, fleet: RichFleet) -> str:
             values[param] = ops[kind].pk
         else:
             raise AssertionError(f"no test value for URL parameter {param!r} of {endpoint.name}: add one here")
+    for param, value in (overrides or {}).items():
+        if param in values and (param != "operation_id" or endpoint.name in ANY_OPERATION):
+            values[param] = value
     return reverse(endpoint.name, kwargs=values)
