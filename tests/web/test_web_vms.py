@@ -219,3 +219,16 @@ def test_it_shows_snapshots_and_when_they_were_read(as_role: Callable[[str], Cli
     html = as_role("operator").get(reverse("vm-detail", args=[vm.pk])).content.decode()
     assert "before-update" in html and "clean install" in html and ">5 s ago</time>" in html
     assert reverse("snapshot-restore", args=[vm.pk, fleet.snapshot.pk]) in html
+
+
+def test_it_shows_hostile_names_inert(as_role: Callable[[str], Client], fleet: Any, vm_factory: Any) -> None:
+    evil = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
+    vm = vm_factory(fleet.nodes[0], evil, "stopped", os_version=evil)
+    Operation.objects.create(kind="vm.start", node=vm.node, node_name=vm.node.name, vm=vm, vm_name=evil,
+                             username=evil, error=evil, status=OperationStatus.FAILED)
+    client = as_role("operator")
+    for url in [reverse("vm-list"), reverse("vm-detail", args=[vm.pk]), reverse("fleet-overview"),
+                reverse("node-detail", args=[vm.node_id])]:
+        html = client.get(url).content.decode()
+        assert "<script>alert(1)" not in html and "<img src=x" not in html, url
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html, url
