@@ -27,9 +27,16 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from fleetui.activity.liveness import (
+    HEARTBEAT_TTL_SECONDS,
+    heartbeat_claim,
+    heartbeat_drop,
+    operation_alive,
+    operation_heartbeat,
+)
 from fleetui.activity.models import FleetEvent, Operation, OperationStatus
 from fleetui.activity.registry import OperationKind, get_kind
-from fleetui.activity.secrets import secrets_discard, secrets_put, secrets_take
+from fleetui.activity.secrets import SECRETS_TTL_SECONDS, secrets_discard, secrets_put, secrets_take
 from fleetui.core.crypto import CredentialUnreadable
 from fleetui.nodes.models import Node
 from fleetui.vms.models import VM, VMState
@@ -260,29 +267,34 @@ def operation_run(*, operation_id: str) -> str:
     """Run one Operation exactly once. Returns what happened: "ran", "finished", "interrupted",
     "skipped" or "missing". Never raises."""
     now = timezone.now()
+    started_heartbeat = heartbeat_claim(operation_id)
     claimed = Operation.objects.filter(pk=operation_id, status=OperationStatus.PENDING).update(
         status=OperationStatus.RUNNING, started_at=now
     )
     if not claimed:
+        if started_heartbeat:
+            heartbeat_drop(operation_id)
         return _operation_redelivered(operation_id)
-    op = Operation.objects.select_related("node", "vm").get(pk=operation_id)
-    spec = get_kind(op.kind)
-    try:
-        secrets = secrets_take(op.id) or {}
-    except redis.RedisError:
-        secrets = {}
-    result, error = _execute(op, spec, secrets)
-    secrets.clear()
-    # The outcome first (status still running), then the re-poll, then the final status: the page
-    # shows the operation finished only once the node's confirmed state is in the database, and a
-    # worker lost during the re-poll leaves an outcome the redelivery can finish.
-    Operation.objects.filter(pk=op.pk, status=OperationStatus.RUNNING).update(
-        result=result, error=error, finished_at=timezone.now()
-    )
-    _after_operation(op, spec)
-    Operation.objects.filter(pk=op.pk, status=OperationStatus.RUNNING).update(
-        status=OperationStatus.FAILED if error else OperationStatus.SUCCEEDED
-    )
+    # The heartbeat tells a duplicate delivery (or the reaper) that this worker is still at it.
+    with operation_heartbeat(operation_id):
+        op = Operation.objects.select_related("node", "vm").get(pk=operation_id)
+        spec = get_kind(op.kind)
+        try:
+            secrets = secrets_take(op.id) or {}
+        except redis.RedisError:
+            secrets = {}
+        result, error = _execute(op, spec, secrets)
+        secrets.clear()
+        # The outcome first (status still running), then the re-poll, then the final status: the page
+        # shows the operation finished only once the node's confirmed state is in the database, and a
+        # worker lost during the re-poll leaves an outcome the redelivery can finish.
+        Operation.objects.filter(pk=op.pk, status=OperationStatus.RUNNING).update(
+            result=result, error=error, finished_at=timezone.now()
+        )
+        _after_operation(op, spec)
+        Operation.objects.filter(pk=op.pk, status=OperationStatus.RUNNING).update(
+            status=OperationStatus.FAILED if error else OperationStatus.SUCCEEDED
+        )
     logger.info("operation %s %s %s", op.pk, op.kind, "failed" if error else "succeeded")
     return "ran"
 
@@ -294,6 +306,16 @@ def _operation_redelivered(operation_id: str) -> str:
     if op.status != OperationStatus.RUNNING:
         logger.info("operation %s is %s already; redelivery ignored", op.pk, op.status)
         return "skipped"
+    if operation_alive(op.pk):
+        # A duplicate delivery while the first is still running (Redis gives unacknowledged tasks
+        # back when a worker's connection drops): leave it to that worker.
+        logger.info("operation %s is running in another worker; duplicate delivery ignored", op.pk)
+        return "running"
+    return _operation_recover(op)
+
+
+def _operation_recover(op: Operation) -> str:
+    """Finish an operation whose worker died: "finished" when the node had answered, else "interrupted"."""
     spec = get_kind(op.kind)
     if op.finished_at is not None:
         # The node answered and the outcome was recorded; the worker stopped during the re-poll.
@@ -306,7 +328,7 @@ def _operation_redelivered(operation_id: str) -> str:
     # did it, and running it again could do it twice. Fail it and show the node's real state.
     Operation.objects.filter(pk=op.pk, status=OperationStatus.RUNNING, finished_at__isnull=True).update(
         status=OperationStatus.FAILED,
-        error="Interrupted: the worker running this operation stopped before the node answered. It was not "
+        error="Interrupted: the worker running this operation was lost before the node answered. It was not "
         "run again (it might have reached the node); the state shown is what the node reports now.",
         finished_at=timezone.now(),
     )
@@ -316,6 +338,38 @@ def _operation_redelivered(operation_id: str) -> str:
         pass
     _after_operation(op, spec)
     return "interrupted"
+
+
+STALE_PENDING_ERROR = (
+    "Never started: no worker picked it up within {minutes} minutes (the task queue may have lost it, e.g. "
+    "when Redis restarted). It was not run; start it again if it is still wanted."
+)
+
+
+def operations_reap(*, now: datetime | None = None, limit: int = 20) -> dict[str, int]:
+    """Settle what lost workers and a lost queue left behind (run by poll_fleet every poll interval).
+
+    A running operation with no heartbeat lost its worker: recorded as interrupted (never re-run),
+    or finished when the node had already answered. A pending one older than the secrets' lifetime
+    was lost by the queue: failed, in plain words (run that late, a click would surprise).
+    """
+    now = now or timezone.now()
+    counts = {"interrupted": 0, "finished": 0, "stale_pending": 0}
+    running = Operation.objects.filter(
+        status=OperationStatus.RUNNING, started_at__lt=now - timedelta(seconds=HEARTBEAT_TTL_SECONDS)
+    ).select_related("node", "vm").order_by("started_at")[:limit]
+    for op in running:
+        if not operation_alive(op.pk):
+            outcome = _operation_recover(op)
+            counts[outcome] = counts.get(outcome, 0) + 1
+    counts["stale_pending"] = Operation.objects.filter(
+        status=OperationStatus.PENDING, created_at__lt=now - timedelta(seconds=SECRETS_TTL_SECONDS)
+    ).update(
+        status=OperationStatus.FAILED,
+        error=STALE_PENDING_ERROR.format(minutes=SECRETS_TTL_SECONDS // 60),
+        finished_at=now,
+    )
+    return counts
 
 
 # ---------------------------------------------------------------- fleet events

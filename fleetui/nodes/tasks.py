@@ -18,8 +18,12 @@ logger = logging.getLogger(__name__)
 @shared_task(name="fleetui.nodes.tasks.poll_fleet", ignore_result=True, acks_late=True)
 def poll_fleet() -> int:
     """Fan out one poll_node per node (beat, every POLL_INTERVAL s). Nodes backed off are skipped
-    until their backoff ends; the poll that follows is the probe. Returns how many were queued."""
+    until their backoff ends; the poll that follows is the probe. Returns how many were queued.
+
+    Also settles the operations lost workers left running and the queue lost (activity.operations_reap).
+    """
     now = timezone.now()
+    _reap_operations()
     node_ids = list(
         Node.objects.exclude(backoff_until__gt=now).order_by("pk").values_list("pk", flat=True)
     )
@@ -28,6 +32,18 @@ def poll_fleet() -> int:
     for node_id in node_ids:
         poll_node.apply_async(args=[node_id], kwargs={"scheduled": True}, expires=expires)
     return len(node_ids)
+
+
+def _reap_operations() -> None:
+    from fleetui.activity.services import operations_reap
+
+    try:
+        reaped = operations_reap()
+    except Exception:  # noqa: BLE001 - the polls go out whatever happened here
+        logger.exception("could not settle lost operations")
+        return
+    if any(reaped.values()):
+        logger.warning("lost operations settled: %s", reaped)
 
 
 @shared_task(
