@@ -114,6 +114,7 @@ class Supervisor:
         self.stop_requested = False
         self.kill_requested = False
         self.on_spawn: Callable[[], None] | None = None
+        self.on_tick: Callable[[], None] | None = None
         self._width = 8
 
     # signals -------------------------------------------------------------------------------------
@@ -181,6 +182,8 @@ class Supervisor:
 
     def pump(self, timeout: float) -> None:
         """Forward whatever the children printed, waiting at most `timeout` seconds for some."""
+        if self.on_tick:
+            self.on_tick()
         if not self.selector.get_map():
             time.sleep(timeout)
             return
@@ -325,6 +328,84 @@ def redis_answers(url: str) -> bool:
         return bool(redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping())
     except (redis.RedisError, OSError, ValueError):
         return False
+
+
+def _pid_alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class BrokerClaim:
+    """This run's claim on the Redis database its Celery uses.
+
+    Two runs on one database would take each other's tasks: a worker would poll node 3 of the other
+    run's database in its own, or never see an operation the other run's page is waiting for. The
+    claim is a key with a short TTL, refreshed while the run lives, so a killed run frees it by itself.
+    """
+
+    KEY = "fleetui:devrun:owner"
+    TTL_SECONDS = 30
+    REFRESH_SECONDS = 10.0
+
+    def __init__(self, url: str, var_dir: Path) -> None:
+        import redis
+
+        self.url = url
+        self.errors = (redis.RedisError, OSError)
+        self.conn = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+        self.value = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "var_dir": str(var_dir)})
+        self.refreshed = 0.0
+
+    def acquire(self) -> None:
+        if self.conn.set(self.KEY, self.value, nx=True, ex=self.TTL_SECONDS):
+            self.refreshed = time.monotonic()
+            return
+        raw = self.conn.get(self.KEY) or b"{}"
+        try:
+            other = json.loads(raw)
+        except ValueError:
+            other = {}
+        if not isinstance(other, dict):
+            other = {}
+        if other.get("host") == socket.gethostname() and not _pid_alive(other.get("pid")):
+            self.conn.set(self.KEY, self.value, ex=self.TTL_SECONDS)  # its run died without letting go
+            self.refreshed = time.monotonic()
+            return
+        parsed = urlparse(self.url)
+        db = parsed.path.strip("/") or "0"
+        other_db = "1" if db != "1" else "2"
+        suggestion = _redacted(parsed._replace(path=f"/{other_db}").geturl())
+        raise StartupError(
+            f"another `make run` (pid {other.get('pid')} on {other.get('host')}, var dir {other.get('var_dir')}) "
+            f"uses the Redis database at {_redacted(self.url)}, and two runs on one database take each other's "
+            f"Celery tasks: stop it, or give this run a database of its own, e.g. REDIS_URL={suggestion}"
+        )
+
+    def refresh(self) -> None:
+        if time.monotonic() - self.refreshed < self.REFRESH_SECONDS:
+            return
+        self.refreshed = time.monotonic()
+        try:
+            if self.conn.get(self.KEY) == self.value.encode():
+                self.conn.expire(self.KEY, self.TTL_SECONDS)
+            else:  # expired while Redis was away: take it again if it is free
+                self.conn.set(self.KEY, self.value, nx=True, ex=self.TTL_SECONDS)
+        except self.errors:
+            pass  # Redis is away for a moment; the workers will say so
+
+    def release(self) -> None:
+        try:
+            if self.conn.get(self.KEY) == self.value.encode():
+                self.conn.delete(self.KEY)
+        except self.errors:
+            pass
 
 
 def load_json(path: Path) -> dict:
@@ -658,6 +739,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sup.install_signal_handlers()
     sup.on_spawn = lambda: write_pids(sup, opts)
     exit_code = 0
+    claim: BrokerClaim | None = None
     try:
         check_ports(
             opts.host,
@@ -665,6 +747,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         ensure_redis(sup, opts)
         check_broker(sup, opts)
+        broker = sup.env.get("CELERY_BROKER_URL") or opts.redis_url
+        if broker.startswith(("redis://", "rediss://")):
+            claim = BrokerClaim(broker, opts.var_dir)
+            claim.acquire()
+            sup.on_tick = claim.refresh
         state = devrun_state(opts.var_dir)
         fleetsim, nodes = start_fleetsim(sup, opts, state["seed"])  # boots while the database migrates
         if sup.run_once("migrate", [sys.executable, MANAGE, "migrate", "--noinput"]) != 0:
@@ -720,6 +807,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         killed = sup.stop_all()
         if killed:
             sup.say("devrun", "killed after the grace period: " + ", ".join(killed))
+        if claim is not None:
+            claim.release()
         sup.say("devrun", "stopped")
         try:
             (opts.var_dir / "devrun.pids").unlink()

@@ -242,14 +242,26 @@ def test_it_starts_everything_polls_stops_every_child_on_ctrl_c_and_a_second_run
     assert not [s for s in secrets if s in run.output]
 
     # A second `make run`: same database, same nodes and stored credentials, nothing registered twice,
-    # and the simulated nodes (same seed, same tokens) answer the stored tokens at once.
+    # and the simulated nodes (same seed, same tokens) accept the stored tokens: every node is polled
+    # successfully again. Ctrl-C as soon as that is seen, in the middle of the start-up: still nothing left.
     registered = query(db, "SELECT id, name, api_token_enc FROM nodes_node ORDER BY id")
+    last_success = dict(query(db, "SELECT id, last_success_at FROM nodes_node"))
     second = start_devrun(var_dir, same_as=run)
     devrun_factory.append(second)
-    second.wait_for_line("FleetUI is running at", timeout=60)
+    deadline = time.monotonic() + 45
+    while time.monotonic() < deadline and second.proc.poll() is None:
+        now = dict(query(db, "SELECT id, last_success_at FROM nodes_node"))
+        if all(now[pk] and now[pk] > (last_success[pk] or "") for pk in last_success):
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail(f"the second run did not poll every node successfully:\n{second.output}")
     assert query(db, "SELECT id, name, api_token_enc FROM nodes_node ORDER BY id") == registered
+    children = json.loads((var_dir / "devrun.pids").read_text())["children"]
+    assert second.interrupt() in (0, 130), second.output
     assert not [line for line in second.lines if "warning:" in line or "error:" in line], second.output
-    assert second.interrupt() == 0, second.output
+    time.sleep(0.2)
+    assert live_processes_in_groups(set(children.values())) == [], second.output
 
 
 def test_it_says_which_port_is_taken_and_starts_nothing(tmp_path: Path, devrun_factory: list) -> None:
@@ -286,3 +298,26 @@ def test_it_explains_how_to_get_redis_when_none_answers_and_none_is_installed(
     assert len(errors) == 1, run.output
     assert f"no Redis answers at redis://127.0.0.1:{dead_port}/0" in errors[0]
     assert "apt-get install redis-server" in errors[0]
+
+
+def test_it_refuses_a_redis_database_another_live_run_is_using(tmp_path: Path, devrun_factory: list) -> None:
+    import redis
+
+    # The suite's own Redis database (conftest), claimed as if by another `make run`: this process.
+    url = os.environ["REDIS_URL"]
+    conn = redis.Redis.from_url(url)
+    other = {"pid": os.getpid(), "host": socket.gethostname(), "var_dir": "/somewhere/else/var"}
+    conn.set("fleetui:devrun:owner", json.dumps(other), ex=60)
+    try:
+        run = start_devrun(tmp_path / "var", env_extra={"REDIS_URL": url})
+        devrun_factory.append(run)
+        assert run.proc.wait(timeout=20) == 1
+        time.sleep(0.2)
+        assert json.loads(conn.get("fleetui:devrun:owner")) == other  # left alone
+    finally:
+        conn.delete("fleetui:devrun:owner")
+    errors = [line for line in run.lines if "error:" in line]
+    assert len(errors) == 1, run.output
+    assert f"another `make run` (pid {os.getpid()}" in errors[0] and "/somewhere/else/var" in errors[0]
+    assert "REDIS_URL=redis://127.0.0.1:6379/" in errors[0]
+    assert not any(line.startswith(("fleetsim", "migrate")) for line in run.lines), run.output
