@@ -5,14 +5,19 @@ Starts, as child processes with a prefix on every line they print:
   fleetsim  three simulated Fleet nodes (a manager and two workers)
   worker    a Celery worker on the queues "polls" and "actions"
   beat      Celery beat (its schedule file lives in the var directory)
-  web       Django's server at http://127.0.0.1:8000
-after migrating the database, registering the simulated nodes (only those not yet registered;
-the API token goes on stdin, never on a command line) and making sure the demo users exist.
-Ctrl-C (or SIGTERM) stops every child: SIGTERM first, SIGKILL for those still there after a grace.
+  web       Django's server at http://127.0.0.1:8000 (or gunicorn with --server gunicorn)
+after migrating the database, registering the simulated nodes not yet registered (`addnode
+--if-missing`, the API token on stdin, never on a command line), making sure the demo users exist
+and polling every node once. Ctrl-C (or SIGTERM) stops every child: SIGTERM first, SIGKILL for
+whatever is still there after a grace period; on Linux the children also die if devrun is killed.
 
-The simulated nodes get their tokens from a seed generated once into <var>/devrun.json, so a
-second run serves the same tokens and the nodes registered by the first run keep working.
-The demo users' password is generated once into <var>/demo-users.json and printed at every start.
+State kept in the var directory (default var/, or --var-dir / FLEETUI_VAR_DIR):
+  devrun.json      fleetsim's seed, generated once: the same seed gives the same tokens, so the nodes
+                   registered by the first run keep working
+  demo-users.json  the demo users' password, generated once and printed at every start
+  devrun.pids      the children of the running devrun (removed when it stops)
+The run claims the Redis database its Celery uses (a key with a short TTL): a second run on the
+same database is refused, because two runs there would take each other's tasks.
 """
 
 from __future__ import annotations
