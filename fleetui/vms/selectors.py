@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from django.core.paginator import Page, Paginator
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -119,7 +119,9 @@ def vm_has_active_operation(vm: VM) -> bool:
 
 def vm_queryset(*, q: str = "", node_id: int | None = None, state: str = "", sort: str = "name",
                 descending: bool = False, include_gone: bool = False) -> QuerySet[VM]:
-    qs = VM.objects.select_related("node")
+    # Whether an operation on the VM is unfinished, in the same SELECT (the row's buttons wait for it).
+    unfinished = Operation.objects.filter(vm=OuterRef("pk")).exclude(status__in=FINISHED_STATUSES)
+    qs = VM.objects.select_related("node").annotate(busy=Exists(unfinished))
     if not include_gone:
         qs = qs.filter(gone_at__isnull=True)
     if q:
@@ -134,9 +136,21 @@ def vm_queryset(*, q: str = "", node_id: int | None = None, state: str = "", sor
     return qs.order_by(*ordering)
 
 
+def row_actions(vms: list[VM], *, can_operate: bool, now: datetime | None = None) -> None:
+    """Attach `row_actions` (the state's actions except recovery) to each VM of a list page."""
+    now = now or timezone.now()
+    for vm in vms:
+        vm.row_actions = [
+            offered for offered in vm_actions(vm, can_operate=can_operate, busy=getattr(vm, "busy", False), now=now)
+            if offered.action.slug != "start_recovery"
+        ]
+
+
 def vm_page(*, page: int = 1, per_page: int = VM_PAGE_SIZE, **filters: Any) -> Page:
     """One page of the fleet's VMs: a COUNT and one joined SELECT, whatever the page size."""
-    return Paginator(vm_queryset(**filters), per_page).get_page(page)
+    result = Paginator(vm_queryset(**filters), per_page).get_page(page)
+    result.object_list = list(result.object_list)  # evaluated once, however often it is iterated
+    return result
 
 
 def node_choices() -> list[tuple[int, str]]:

@@ -35,6 +35,9 @@ def vm_list(request: HttpRequest) -> HttpResponse:
     filters = form.filters()
     page_number = filters.pop("page")
     page = selectors.vm_page(page=page_number, **filters)
+    can_operate = has_role(request.user, OPERATOR)
+    if can_operate:
+        selectors.row_actions(page.object_list, can_operate=True)
     sort = ("-" if filters["descending"] else "") + filters["sort"]
     context = {"form": form, "page": page, "vms": page.object_list, "sort": sort, "filters": filters}
     return render_page_or_partial(request, "vms/vm_list.html", context, "vms/_vm_table.html")

@@ -45,6 +45,14 @@
     }
   });
 
+  /* Plain forms that ask first (htmx forms use hx-confirm). */
+  document.addEventListener("submit", function (evt) {
+    var form = evt.target;
+    if (form && form.hasAttribute && form.hasAttribute("data-confirm") && !window.confirm(form.getAttribute("data-confirm"))) {
+      evt.preventDefault();
+    }
+  });
+
   /* Filters that submit themselves when changed (the Filter button stays for no-JS use). */
   document.addEventListener("change", function (evt) {
     var el = evt.target;

@@ -232,3 +232,16 @@ def test_it_shows_hostile_names_inert(as_role: Callable[[str], Client], fleet: A
         html = client.get(url).content.decode()
         assert "<script>alert(1)" not in html and "<img src=x" not in html, url
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html, url
+
+
+def test_it_offers_row_actions_to_operators_only(as_role: Callable[[str], Client], fleet: Any) -> None:
+    url = reverse("vm-list")
+    assert b"data-action=" not in as_role("viewer").get(url).content
+    client = as_role("operator")
+    html = client.get(url).content.decode()
+    assert reverse("vm-action", args=[fleet.vms["stopped"].pk, "start"]) in html
+    assert reverse("vm-action", args=[fleet.vms["running"].pk, "stop"]) in html
+    assert "start_recovery" not in html and reverse("vm-action", args=[fleet.vms["starting"].pk, "stop"]) not in html
+    Operation.objects.create(kind="vm.start", node=fleet.vms["stopped"].node, vm=fleet.vms["stopped"])
+    busy = client.get(url).content.decode()
+    assert reverse("vm-action", args=[fleet.vms["stopped"].pk, "start"]) not in busy and "in progress" in busy
