@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -128,8 +129,6 @@ def vm_delete(request: HttpRequest, vm_id: int) -> HttpResponse:
 def _ask_for_fresh_settings(vm: VM) -> None:
     """Have a worker re-read the VM's settings when ours are older than a poll interval (at most once per
     interval per VM; the page shows what we have meanwhile)."""
-    from django.conf import settings
-
     fresh_for = settings.POLL_INTERVAL
     if vm.settings_at and (timezone.now() - vm.settings_at).total_seconds() < fresh_for:
         return
