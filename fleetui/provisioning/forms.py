@@ -74,13 +74,22 @@ class VMCreateForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["node"].queryset = Node.objects.order_by("name")
-        images = sorted({ref for ref in OCIImage.objects.values_list("reference", flat=True)})
-        ipsws = IPSW.objects.order_by("name", "path").values_list("path", "name", "version")
-        self.fields["oci_image"].choices = [("", "—")] + [(ref, ref) for ref in images]
-        seen: dict[str, str] = {}
-        for path, name, version in ipsws:
-            seen.setdefault(path, f"{name or path.rsplit('/', 1)[-1]} {version}".strip())
-        self.fields["ipsw_path"].choices = [("", "—")] + sorted(seen.items(), key=lambda item: item[1])
+        # Every node's images and IPSWs, each labelled with the nodes that have it (the page works
+        # without JavaScript, so the lists cannot follow the node picked); clean() checks the pair.
+        on_nodes: dict[str, list[str]] = {}
+        for ref, node_name in OCIImage.objects.order_by("reference", "node__name").values_list("reference",
+                                                                                               "node__name"):
+            on_nodes.setdefault(ref, []).append(node_name)
+        self.fields["oci_image"].choices = [("", "—")] + [
+            (ref, f"{ref} (on {', '.join(names)})") for ref, names in on_nodes.items()]
+        ipsws: dict[str, tuple[str, list[str]]] = {}
+        for path, name, version, node_name in IPSW.objects.order_by("name", "path", "node__name").values_list(
+                "path", "name", "version", "node__name"):
+            label = f"{name or path.rsplit('/', 1)[-1]} {version}".strip()
+            ipsws.setdefault(path, (label, []))[1].append(node_name)
+        self.fields["ipsw_path"].choices = [("", "—")] + sorted(
+            ((path, f"{label} (on {', '.join(names)})") for path, (label, names) in ipsws.items()),
+            key=lambda item: item[1])
 
     def clean_name(self) -> str:
         return _clean_vm_name(self.cleaned_data["name"])
