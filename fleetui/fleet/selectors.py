@@ -292,6 +292,8 @@ class CleanupPreview:
     # VMs whose settings (intent, TTL) were never read: the node may know them to be expired.
     unknown: list[VM]
     as_of: datetime
+    # When the least recently read settings of the node's VMs were read (None: some never were).
+    oldest_settings_at: datetime | None = None
 
 
 def cleanup_preview(node: Node, *, force: bool, now: datetime | None = None) -> CleanupPreview:
@@ -306,12 +308,14 @@ def cleanup_preview(node: Node, *, force: bool, now: datetime | None = None) -> 
     if not force:
         expired = expired.filter(intent="disposable")
     unknown = alive.filter(settings_at__isnull=True)
+    oldest = alive.filter(settings_at__isnull=False).order_by("settings_at").values_list("settings_at", flat=True)
     return CleanupPreview(
         node=node,
         force=force,
         doomed=list(expired.order_by("expires_at", "name")),
         unknown=list(unknown.order_by("name")),
         as_of=now,
+        oldest_settings_at=oldest.first(),
     )
 
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import csv
+import logging
 from collections.abc import Iterator
 from datetime import UTC
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from fleetui.activity.models import Operation
 from fleetui.activity.services import OperationError, operation_create
@@ -19,6 +21,9 @@ from fleetui.core.roles import admin_required, viewer_required
 from fleetui.fleet import selectors
 from fleetui.fleet.forms import ActivityFilterForm, CleanupForm, UnpairForm
 from fleetui.nodes.models import Node
+from fleetui.vms.models import VM
+
+log = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
 CLEANUP_KIND = "node.cleanup"
@@ -191,6 +196,39 @@ def cleanup(request: HttpRequest, node_id: int) -> HttpResponse:
     return redirect("cleanup-result", operation_id=op.id)
 
 
+# At most this many VMs have their settings re-read per click (each is one task, two calls).
+REFRESH_LIMIT = 500
+
+
+@require_POST
+@admin_required
+def cleanup_refresh(request: HttpRequest, node_id: int) -> HttpResponse:
+    """Ask the workers to read the settings (intent, TTL) of the node's VMs, so the dry run is
+    computed from fresh figures. Reads only: queued tasks, no Operation."""
+    from fleetui.nodes.tasks import refresh_vm_details
+
+    node = get_object_or_404(Node, pk=node_id)
+    vm_ids = list(VM.objects.filter(node=node, gone_at__isnull=True).order_by("settings_at")
+                  .values_list("pk", flat=True)[:REFRESH_LIMIT])
+    queued = 0
+    for vm_id in vm_ids:
+        try:
+            refresh_vm_details.apply_async(args=[vm_id], retry=False)
+        except Exception:  # noqa: BLE001 - kombu raises many kinds of connection errors
+            log.warning("could not queue a settings refresh of VM %s", vm_id)
+            break
+        queued += 1
+    if queued:
+        messages.info(request, f"Reading the settings of {queued} VM{'s' if queued != 1 else ''} on {node.name}; "
+                               "reload this page in a few seconds.")
+    elif vm_ids:
+        messages.error(request, "Could not reach the task queue (Redis): nothing was refreshed. Try again shortly.")
+    else:
+        messages.info(request, f"{node.name} has no VMs.")
+    force = request.POST.get("force") in ("1", "on", "true")
+    return redirect(reverse("utilities-cleanup", args=[node.pk]) + ("?force=1" if force else ""))
+
+
 @require_GET
 @admin_required
 def cleanup_result(request: HttpRequest, operation_id: str) -> HttpResponse:
@@ -200,8 +238,6 @@ def cleanup_result(request: HttpRequest, operation_id: str) -> HttpResponse:
     # After the run the worker re-polls the node, so gone VMs show here as gone.
     gone = set()
     if op.node_id and ids and op.is_finished:
-        from fleetui.vms.models import VM
-
         gone = set(VM.objects.filter(node_id=op.node_id, remote_id__in=ids, gone_at__isnull=False)
                    .values_list("remote_id", flat=True))
     cleaned = op.result.get("cleaned_count") if isinstance(op.result, dict) else None

@@ -284,3 +284,12 @@ def test_the_register_prefill_ignores_bad_values(as_role):
                                                                           "port": "99999"})
     body = response.content.decode()
     assert response.status_code == 200 and 'value="9473"' in body and "h" * 254 not in body and "a\x01b" not in body
+
+
+
+def test_reading_the_settings_again_is_for_admins_by_post(as_role, node):
+    # The admin's POST and what it queues are exercised with the real worker in test_fleet_worker.py.
+    url = reverse("utilities-cleanup-refresh", args=[node.pk])
+    assert as_role("viewer").post(url).status_code == 403
+    assert as_role("operator").post(url).status_code == 403
+    assert as_role("admin").get(url).status_code == 405

@@ -11,7 +11,6 @@ from django.urls import reverse
 from fleetui.activity.models import Operation
 from fleetui.nodes.services import node_poll
 from fleetui.vms.models import VM
-from fleetui.vms.services import vm_refresh_details
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -26,11 +25,16 @@ def test_the_preview_then_the_run(celery_worker, sim_fleet, register_node, as_ro
         admin_client.update_vm_settings(vms[2].id, intent="disposable", ttl_seconds=3600)
     time.sleep(1.1)
     node_poll(node_id=node.pk, force=True)
-    for vm in VM.objects.filter(node=node):
-        vm_refresh_details(vm_id=vm.pk)
 
     admin = as_role("admin")
+    # No VM settings read yet: the dry run says so, and the button has the workers read them.
     preview = admin.get(reverse("utilities-cleanup", args=[node.pk]))
+    assert len(preview.context["preview"].unknown) == 4 and preview.context["preview"].doomed == []
+    admin.post(reverse("utilities-cleanup-refresh", args=[node.pk]))
+    wait_for(lambda: not VM.objects.filter(node=node, settings_at__isnull=True).exists(), timeout=15,
+             message="the workers to read every VM's settings")
+    preview = admin.get(reverse("utilities-cleanup", args=[node.pk]))
+    assert preview.context["preview"].unknown == []
     assert [v.remote_id for v in preview.context["preview"].doomed] == [vms[0].id]
 
     response = admin.post(reverse("utilities-cleanup", args=[node.pk]), {})
