@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from fleetui.activity.models import Operation
 from fleetui.activity.services import OperationError, operation_create
-from fleetui.core.htmx import render_page_or_partial
+from fleetui.core.htmx import render_page_or_partial, wants_partial
 from fleetui.core.roles import admin_required, viewer_required
 from fleetui.fleet import selectors
 from fleetui.fleet.forms import ActivityFilterForm, CleanupForm, UnpairForm
@@ -61,7 +61,8 @@ def activity(request: HttpRequest) -> HttpResponse:
         "form": form,
         "page": page,
         "total": total,
-        "choices": selectors.activity_choices(),
+        # The filter form's options: only the full page has the form (a live refresh skips 4 queries).
+        "choices": {} if wants_partial(request) else selectors.activity_choices(),
         "filter_query": _query_without(request, "before", "after"),
         # Only the first page follows the log live; older pages stay put while being read.
         "live": page is not None and "before" not in request.GET and "after" not in request.GET,

@@ -145,6 +145,18 @@ def test_the_first_page_polls_itself_and_answers_the_partial(as_role, log):
     assert "HX-Request" in partial["Vary"]
 
 
+def test_the_log_page_costs_a_fixed_number_of_queries(as_role, log, django_assert_num_queries):
+    c = as_role("viewer")
+    c.get(reverse("activity"))
+    # session, user, user's groups (role); events page, operations page; events count, operations count;
+    # filter options: event types, operation kinds, node names, usernames.
+    with django_assert_num_queries(11):
+        c.get(reverse("activity"))
+    # The live refresh of the table skips the filter options.
+    with django_assert_num_queries(7):
+        c.get(reverse("activity"), HTTP_HX_REQUEST="true")
+
+
 def test_the_csv_export_streams_the_filtered_view(as_role, log):
     response = as_role("viewer").get(reverse("activity-export"), {"node": "mac-a"})
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
