@@ -37,6 +37,7 @@ from fleetui.activity.liveness import (
 from fleetui.activity.models import FleetEvent, Operation, OperationStatus
 from fleetui.activity.registry import OperationKind, get_kind
 from fleetui.activity.secrets import SECRETS_TTL_SECONDS, secrets_discard, secrets_put, secrets_take
+from fleetui.core.broker import broker_reachable
 from fleetui.core.crypto import CredentialUnreadable
 from fleetui.nodes.models import Node
 from fleetui.vms.models import VM, VMState
@@ -124,6 +125,14 @@ def operation_create(
     if secret_values:
         # Which secrets came with it (names only), for the audit trail and the handler.
         clean["secrets_given"] = sorted(secret_values)
+
+    if not broker_reachable(max_age=1.0):
+        # Refused before anything is recorded: an operation that cannot be queued would only fail (and
+        # one re-queued minutes later would surprise whoever clicked).
+        raise OperationError(
+            "The task queue (Redis) cannot be reached, so nothing can be sent to the node now. Nothing was "
+            "recorded or done; try again when the warning at the top of the page is gone."
+        )
 
     authenticated = bool(getattr(user, "is_authenticated", False))
     with transaction.atomic():

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.http import HttpRequest
 
+from fleetui.core.broker import broker_down
 from fleetui.core.roles import ADMIN, OPERATOR, has_role, user_role
 
 
@@ -11,4 +12,6 @@ def fleetui(request: HttpRequest) -> dict:
         "can_operate": has_role(user, OPERATOR) if user else False,
         "can_admin": has_role(user, ADMIN) if user else False,
         "poll_interval": settings.POLL_INTERVAL,
+        # A callable: the template calls it only where the banner is shown (base.html).
+        "broker_down": broker_down,
     }
