@@ -6,7 +6,7 @@ from typing import Any
 
 from django import forms
 
-from fleetui.fleet.selectors import ActivityFilter
+from fleetui.fleet.selectors import ActivityFilter, node_aliases
 
 _DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"]
 
@@ -51,7 +51,8 @@ class ActivityFilterForm(forms.Form):
     def to_filter(self) -> ActivityFilter:
         d = self.cleaned_data
         return ActivityFilter(node=d["node"], type=d["type"], user=d["user"], source=d["source"] or "",
-                              since=d["since"], until=d["until"])
+                              since=d["since"], until=d["until"],
+                              node_names=node_aliases(d["node"]) if d["node"] else ())
 
 
 class CleanupForm(forms.Form):

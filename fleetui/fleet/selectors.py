@@ -37,6 +37,13 @@ class ActivityFilter:
     source: str = ""  # "", "events" or "operations"
     since: datetime | None = None
     until: datetime | None = None
+    # Every name `node` is known by: the name it is registered under here (operations) and the
+    # name the Fleet itself gives it (managers' events), when the two differ. See node_aliases().
+    node_names: tuple[str, ...] = ()
+
+    @property
+    def node_filter(self) -> tuple[str, ...]:
+        return self.node_names or ((self.node,) if self.node else ())
 
     @property
     def wants_events(self) -> bool:
@@ -112,10 +119,14 @@ class ActivityPage:
     older: Cursor | None  # pass as ?before= for the next, older page
 
 
+def _by_name(qs: QuerySet, names: tuple[str, ...]) -> QuerySet:
+    return qs.filter(node_name=names[0]) if len(names) == 1 else qs.filter(node_name__in=names)
+
+
 def _events(flt: ActivityFilter) -> QuerySet[FleetEvent]:
     qs = FleetEvent.objects.all()
-    if flt.node:
-        qs = qs.filter(node_name=flt.node)
+    if flt.node_filter:
+        qs = _by_name(qs, flt.node_filter)
     if flt.type:
         qs = qs.filter(event_type=flt.type)
     if flt.since:
@@ -127,8 +138,8 @@ def _events(flt: ActivityFilter) -> QuerySet[FleetEvent]:
 
 def _operations(flt: ActivityFilter) -> QuerySet[Operation]:
     qs = Operation.objects.all()
-    if flt.node:
-        qs = qs.filter(node_name=flt.node)
+    if flt.node_filter:
+        qs = _by_name(qs, flt.node_filter)
     if flt.type:
         qs = qs.filter(kind=flt.type)
     if flt.user:
@@ -280,6 +291,23 @@ def activity_choices() -> dict[str, list[str]]:
         "operation_kinds": sorted(kinds),
         "users": list(get_user_model().objects.order_by("username").values_list("username", flat=True)),
     }
+
+
+def node_aliases(name: str) -> tuple[str, ...]:
+    """`name` and the other name the same node goes by, from the managers' overviews.
+
+    A node registered here as "mac-mini-03" may call itself "Build Mac 3" in the Fleet, and the
+    managers' events use the Fleet's name: a filter on either name should show both sides.
+    """
+    names = {name}
+    for view in manager_views():
+        for entry in [view.manager, *view.workers]:
+            if entry is None or entry.registered is None or not entry.name:
+                continue
+            pair = {entry.registered.name, entry.name}
+            if name in pair:
+                names |= pair
+    return tuple(sorted(names))
 
 
 # ----------------------------------------------------------------------------- cleanup preview

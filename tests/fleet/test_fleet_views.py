@@ -145,6 +145,22 @@ def test_the_first_page_polls_itself_and_answers_the_partial(as_role, log):
     assert "HX-Request" in partial["Vary"]
 
 
+def test_a_node_filter_also_matches_the_name_the_fleet_gives_it(as_role, node, users):
+    # Registered here as "mac-a"; its manager knows it (by node id) as "Build Mac A".
+    Node.objects.filter(pk=node.pk).update(remote_node_id="N-A")
+    Node.objects.create(name="boss", host="127.0.0.1", port=10, role="manager", fleet_overview={
+        "managerNode": {"name": "boss", "nodeID": "N-B"},
+        "workerNodes": [{"name": "Build Mac A", "nodeID": "N-A", "connectionState": "connected"}]},
+        fleet_overview_at=datetime.now(UTC))
+    FleetEvent.objects.create(source_node=node, remote_id="x", event_type="vm_started", node_name="Build Mac A",
+                              message="fleet-named event", timestamp=datetime(2026, 1, 1, tzinfo=UTC))
+    Operation.objects.create(kind="vm.start", user=users["admin"], username="admin1", node=node, node_name="mac-a",
+                             status="succeeded")
+    for value in ("mac-a", "Build Mac A"):
+        body = as_role("viewer").get(reverse("activity"), {"node": value}).content.decode()
+        assert "fleet-named event" in body and "2 matching entries" in body
+
+
 def test_the_log_page_costs_a_fixed_number_of_queries(as_role, log, django_assert_num_queries):
     c = as_role("viewer")
     c.get(reverse("activity"))
