@@ -15,7 +15,9 @@ class PairForm(forms.Form):
     code = forms.CharField(
         max_length=20, label="Pairing code",
         help_text="The 6-digit code the node shows in CiderStack Fleet's pairing window.",
-        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off", "pattern": r"[0-9 ]{6,7}"}),
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off", "pattern": r"[0-9 ]{6,7}",
+                                      # Kept as typed while the panel refreshes itself (HTMX polling).
+                                      "hx-preserve": "true"}),
     )
 
     def clean_code(self) -> str:
@@ -26,11 +28,14 @@ class PairForm(forms.Form):
 
 
 class GenerateTokenForm(forms.Form):
-    name = forms.CharField(max_length=64, label="Name", help_text="Who or what will use it, e.g. “ci-runner”.")
+    # hx-preserve: what is typed survives the panel's live refresh while an operation runs.
+    name = forms.CharField(max_length=64, label="Name", help_text="Who or what will use it, e.g. “ci-runner”.",
+                           widget=forms.TextInput(attrs={"hx-preserve": "true", "autocomplete": "off"}))
     permission = forms.ChoiceField(choices=TokenPermission.choices, initial=TokenPermission.READ_ONLY,
-                                   label="Permission")
+                                   label="Permission", widget=forms.Select(attrs={"hx-preserve": "true"}))
     adopt = forms.BooleanField(
         required=False, label="Use it as the dashboard's own token for this node (replaces the stored one)",
+        widget=forms.CheckboxInput(attrs={"hx-preserve": "true"}),
     )
 
     def clean_name(self) -> str:
