@@ -68,6 +68,7 @@ def pair(op: Operation, client: FleetClient, secrets: dict[str, str]) -> dict[st
         reason = ""
         if isinstance(exc.response, dict):
             reason = str(exc.response.get("errorMessage") or exc.response.get("error") or "")[:200]
+            reason = reason.replace(code, "••••••")  # in case a node echoes what it was sent
         raise FleetError(
             f"the node refused the pairing{': ' + reason if reason else ''} "
             "(each code works once: enter the code the node shows now)"
