@@ -44,6 +44,7 @@ EXPECTED: dict[str, dict[str, str]] = {
     "managers-register-worker": {"GET": A},
     "utilities": {"GET": A},
     "utilities-cleanup": {"GET": A, "POST": A},
+    "utilities-cleanup-refresh": {"POST": A},
     "utilities-unpair": {"GET": A, "POST": A},
     "cleanup-result": {"GET": A},
     "access-index": {"GET": A},
