@@ -109,8 +109,9 @@ def start_devrun(
         # Nothing answers on this port: devrun must start (and later stop) its own redis-server.
         env["REDIS_URL"] = f"redis://127.0.0.1:{free_port_block(1, taken)}/0"
     else:
-        # No redis-server to start: use the suite's Redis, on a database of its own.
-        env["REDIS_URL"] = "redis://127.0.0.1:6379/13"
+        # No redis-server to start: the machine's Redis, on a database neither the suite (8-15, see
+        # conftest) nor a default `make run` (0) uses; devrun's own claim guards it from another run.
+        env["REDIS_URL"] = "redis://127.0.0.1:6379/6"
     env.update(env_extra or {})
     # The suite's conftest points the broker at the suite's own Redis database: devrun's Celery must use
     # the Redis this test gave it, like every other part of the run.
