@@ -312,3 +312,25 @@ def test_it_refuses_loopback_unless_allowed(admin_client: Client, settings: Any,
                                                  "api_token": sim.api_token})
     assert response.status_code == 302, response.content.decode()[-2000:]
     assert Node.objects.get().host == "127.0.0.1"
+
+
+def test_sign_in_still_works_when_the_cache_is_down(users: dict[str, User], settings: Any,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """The throttle's counters live in Redis; with Redis unreachable sign-in is not throttled, not broken."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens on port 1
+                                   "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2}}}
+    assert _login(Client(), "viewer1", "wrong", "198.51.100.27").status_code == 200
+    assert _login(Client(), "viewer1", PASSWORD, "198.51.100.27").status_code == 302
+    assert "login throttling is off: the cache cannot be reached" in caplog.text
+
+
+def test_the_django_admin_renders_no_inline_script_either(db: Any) -> None:
+    root = User.objects.create_superuser("root", "root@example.com", "x-root-pass-123")
+    client = Client()
+    client.force_login(root)
+    for url in ("/admin/", "/admin/activity/operation/", "/admin/nodes/node/", "/admin/auth/user/",
+                f"/admin/auth/user/{root.pk}/change/"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert csp_problems(response.content.decode()) == [], url
