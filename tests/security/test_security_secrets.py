@@ -386,3 +386,24 @@ def test_the_scanner_reads_every_kind_of_redis_value() -> None:
     finally:
         conn.delete(key + ":h", key + ":l", key + ":s", key + ":z")
     assert expand("plain") == ["plain"]
+
+
+def test_reprs_and_operation_params_never_hold_secrets(rich_fleet: RichFleet, users: dict[str, User]) -> None:
+    from secdata import NODE_TOKEN
+
+    from fleetui.access.models import TokenReveal
+    from fleetui.activity.services import OperationError, operation_create
+    from fleetui.nodes.client import client_for
+
+    node = rich_fleet.nodes[0]
+    with client_for(node) as client:
+        texts = [repr(client), str(client)]
+    texts += [repr(node), str(node), repr(rich_fleet.operations["vm.exec"])]
+    reveal = TokenReveal(operation_id=uuid.uuid4(), token_enc=crypto.encrypt("csk_reveal_repr_1"))
+    texts += [repr(reveal), str(reveal)]
+    assert leaks(texts, {"API token": NODE_TOKEN, "revealed token": "csk_reveal_repr_1"}, "repr") == []
+    for key in ("password", "ssh_password", "api_token", "private_key"):
+        with pytest.raises(OperationError, match="secret"):
+            operation_create(kind="vm.exec", user=users["admin"], node=node, vm=rich_fleet.vms[1],
+                             params={"command": "ls", "ssh_user": "a", "timeout": 30, key: "hunter2-secret"})
+    assert not Operation.objects.filter(params__icontains="hunter2").exists()
