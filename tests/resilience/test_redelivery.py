@@ -1,5 +1,9 @@
 """Redelivered tasks: an action reaches the node once, whatever the broker delivers twice; a poll
-delivered twice is harmless; what a lost worker leaves behind is settled by the reaper."""
+delivered twice is harmless; what a lost worker leaves behind is settled by the reaper.
+
+Tests that commit (transaction=True) use `broker_switch`: what operation_create queues on commit goes
+to a broker no worker reads, so the deliveries are exactly the ones each test makes.
+"""
 
 from __future__ import annotations
 
@@ -56,7 +60,9 @@ def test_an_action_delivered_twice_reaches_the_node_once(setup: tuple[Any, Node,
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_duplicate_delivered_while_the_first_still_runs_leaves_it_alone(setup: tuple[Any, Node, User]) -> None:
+def test_a_duplicate_delivered_while_the_first_still_runs_leaves_it_alone(
+    broker_switch: Any, setup: tuple[Any, Node, User],
+) -> None:
     """Redis hands an unacknowledged task back when the worker's connection drops, while the task
     runs on: the duplicate must neither call the node nor fail the running operation."""
     sim, node, user = setup
@@ -90,7 +96,7 @@ def test_a_duplicate_delivered_while_the_first_still_runs_leaves_it_alone(setup:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_deliveries_at_the_same_moment_run_it_once(setup: tuple[Any, Node, User]) -> None:
+def test_two_deliveries_at_the_same_moment_run_it_once(broker_switch: Any, setup: tuple[Any, Node, User]) -> None:
     sim, node, user = setup
     op = operation_create(kind="vm.start", user=user, node=node, vm=stopped_vm(node, sim))
     barrier = threading.Barrier(2)
