@@ -104,7 +104,9 @@ def test_secrets_used_for_real_are_nowhere_in_clear(
     # With the messages still queued: the broker and every other key of the test Redis database.
     queued = held_queue.llen(HELD_QUEUE)
     assert queued >= 4, "the first poll, the pairing, the pull and the command wait in the queue"
-    assert len(list(held_queue.scan_iter(match="fleetui:op-secrets:*"))) == 3
+    waiting = Operation.objects.filter(status=OperationStatus.PENDING)
+    assert sorted(waiting.values_list("kind", flat=True)) == ["image.pull", "node.pair", "vm.exec"]
+    assert all(held_queue.exists(f"fleetui:op-secrets:{op.pk}") for op in waiting), "their secrets wait, encrypted"
     # The scan decodes Celery's base64 message bodies: a canary sent the same way is found.
     celery_app.send_task("fleetui.nodes.tasks.poll_node", args=["canary-0b5e7f"])
     canary, _ = redis_leaks(held_queue, {"canary": "canary-0b5e7f"})
