@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "fleetui.provisioning",
     "fleetui.console",
     "fleetui.catalog",
+    "fleetui.batches",
 ]
 
 MIDDLEWARE = [

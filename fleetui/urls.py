@@ -18,5 +18,6 @@ urlpatterns = [
     path("", include("fleetui.provisioning.urls")),
     path("", include("fleetui.console.urls")),
     path("", include("fleetui.catalog.urls")),
+    path("", include("fleetui.batches.urls")),
     path("admin/", admin.site.urls),
 ]
