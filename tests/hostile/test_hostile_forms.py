@@ -55,6 +55,8 @@ FORM_ENDPOINTS: dict[str, list[tuple[str, str, str]]] = {
     "fleetui.vms.forms.SnapshotCreateForm": [("snapshot-create", "POST", "stopped")],
     "fleetui.vms.forms.SnapshotChoiceForm": [("snapshot-restore", "POST", "stopped"),
                                             ("snapshot-delete", "POST", "stopped")],
+    "fleetui.batches.forms.BulkSelectionForm": [("batch-new", "POST", "")],
+    "fleetui.batches.forms.BatchParamsForm": [("batch-new", "POST", "")],
 }
 
 # An answer to a hostile form: the page with its errors (200/400/409/422), a redirect after a

@@ -49,6 +49,7 @@ class RichFleet:
     template: VMTemplate | None = None
     token: NodeAPIToken | None = None
     operations: dict[str, Operation] = field(default_factory=dict)
+    batch: Any = None
 
 
 def make_rich_fleet(users: dict[str, User], *, text: str = "plain") -> RichFleet:
@@ -148,6 +149,14 @@ def make_rich_fleet(users: dict[str, User], *, text: str = "plain") -> RichFleet
         node_name=manager.name, vm=stopped, vm_name=stopped.name, vm_remote_id=stopped.remote_id,
         error=f"the node reported: {text}", started_at=now, finished_at=now,
     )
+    from fleetui.batches.models import Batch, BatchItem
+
+    # A fan-out of the command above: one VM ran it, one was skipped.
+    fleet.batch = Batch.objects.create(action="exec", params=params["vm.exec"], user=admin, username=admin.username)
+    BatchItem.objects.create(batch=fleet.batch, position=0, vm=stopped, vm_name=stopped.name, node_name=manager.name,
+                             operation=fleet.operations["vm.exec"])
+    BatchItem.objects.create(batch=fleet.batch, position=1, vm=fleet.vms[1], vm_name=fleet.vms[1].name,
+                             node_name=manager.name, skipped_reason=f"skipped: {text}")
     return fleet
 
 
@@ -206,6 +215,8 @@ def url_for(endpoint: Endpoint, fleet: RichFleet, overrides: dict[str, Any] | No
             values[param] = fleet.template.pk
         elif param == "token_pk":
             values[param] = fleet.token.pk
+        elif param == "batch_id":
+            values[param] = fleet.batch.pk
         elif param == "action":
             values[param] = "start"
         elif param == "operation_id":

@@ -81,6 +81,11 @@ EXPECTED: dict[str, dict[str, str]] = {
     "image-ipsw-list": {"GET": V},
     "image-ipsw-download": {"GET": OP, "POST": OP},
     "image-ipsw-info": {"POST": V},
+    "batch-list": {"GET": V},
+    "batch-new": {"POST": OP},
+    "batch-detail": {"GET": V},
+    "batch-cancel": {"POST": OP},
+    "batch-export": {"GET": V},
 }
 
 # What an allowed request may answer: a page, an HTMX "stop polling", a redirect after a change,
