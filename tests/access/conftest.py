@@ -55,3 +55,15 @@ def register_sim_node(sim_node: Any, **overrides: Any) -> Node:
 @pytest.fixture()
 def register_node(db: Any) -> Callable[..., Node]:
     return register_sim_node
+
+
+@pytest.fixture(autouse=True)
+def _discard_pairing_secrets(db: Any) -> Any:
+    """Pairing requests made without a worker leave their (encrypted) code in the shared test Redis
+    until its TTL; remove them so other tests' scans of Redis see only their own."""
+    yield
+    from fleetui.activity.models import Operation
+    from fleetui.activity.secrets import secrets_discard
+
+    for op_id in Operation.objects.filter(kind="node.pair").values_list("id", flat=True):
+        secrets_discard(op_id)
