@@ -51,7 +51,7 @@ def _on_ready(sender: Any = None, **kwargs: Any) -> None:
 
 
 @task_postrun.connect
-def _on_postrun(task: Any = None, **kwargs: Any) -> None:
+def _on_postrun(task: Any = None, state: str | None = None, **kwargs: Any) -> None:
     if _counter is None:
         _install()
     counts = _counter.take()
@@ -59,8 +59,9 @@ def _on_postrun(task: Any = None, **kwargs: Any) -> None:
     for key, value in counts.items():
         if value:
             pipe.hincrby("bench:writes", key, value)
-    pipe.incr(f"bench:done:{getattr(task, 'name', '?')}")
-    pipe.set("bench:last_done", repr(time.time()))
+    if state != "RETRY":  # a retried task is done only when its last attempt is
+        pipe.incr(f"bench:done:{getattr(task, 'name', '?')}")
+        pipe.set("bench:last_done", repr(time.time()))
     pipe.execute()
 
 

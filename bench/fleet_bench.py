@@ -17,8 +17,8 @@ the alternative it beats, in the same run:
 
 Prints one table and saves it to var/bench/last.txt. Every child process is stopped at the end,
 every loop is bounded in count and time, and everything talks to 127.0.0.1 only.
-Redis: a dedicated database (default redis://127.0.0.1:6379/12, or BENCH_REDIS_URL) that it
-flushes before and after.
+Redis: a database of its own on the REDIS_URL server (the first free one of 7..1, claimed the way
+the test suite claims 15..8; or BENCH_REDIS_URL), flushed before and after.
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def prepare_environment(args: argparse.Namespace) -> dict[str, str]:
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(str(db_file) + suffix).unlink(missing_ok=True)
         database_url = f"sqlite:///{db_file}"
-    redis_url = os.environ.get("BENCH_REDIS_URL") or _redis_db(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    redis_url = os.environ.get("BENCH_REDIS_URL") or claim_redis_db(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     _loopback(redis_url, "REDIS_URL")
     env.update({
         "DATABASE_URL": database_url,
@@ -155,9 +155,40 @@ def prepare_environment(args: argparse.Namespace) -> dict[str, str]:
     return env
 
 
-def _redis_db(url: str, db: int = 12) -> str:
+# The test suite's claim protocol (tests/conftest.py): a Redis database is taken with SET NX of this
+# key holding the pid; a database whose holder is alive is left alone. The tests scan 15..8; the
+# benchmark scans 7..1, and claims the same way, so neither ever flushes the other's database.
+CLAIM_KEY = "fleetui-test:claim"
+
+
+def claim_redis_db(url: str) -> str:
+    import redis
+
     parsed = urlparse(url)
-    return urlunparse(parsed._replace(path=f"/{db}"))
+    for number in range(7, 0, -1):
+        candidate = urlunparse(parsed._replace(path=f"/{number}"))
+        conn = redis.Redis.from_url(candidate, socket_connect_timeout=2)
+        if not conn.set(CLAIM_KEY, os.getpid(), nx=True, ex=3 * 3600):
+            holder = int(conn.get(CLAIM_KEY) or 0)
+            try:
+                os.kill(holder, 0)
+                continue  # a live process holds it
+            except (ProcessLookupError, ValueError):
+                pass  # its holder died: take it over
+            except PermissionError:
+                continue
+        conn.flushdb()
+        conn.set(CLAIM_KEY, os.getpid(), ex=3 * 3600)
+        return candidate
+    raise BenchError("no free Redis database among 7..1 (each is claimed by a live process)")
+
+
+def release_redis_db(url: str) -> None:
+    import redis
+
+    conn = redis.Redis.from_url(url, socket_connect_timeout=2)
+    if conn.get(CLAIM_KEY) == str(os.getpid()).encode():
+        conn.flushdb()
 
 
 def _recreate_postgres(parsed: Any, bench_name: str) -> None:
@@ -293,9 +324,9 @@ class Cycles:
 
     def cycle(self, node_ids: list[int], *, timeout: float = 120.0) -> dict[str, Any]:
         from django.utils import timezone
-        from fleetui.nodes.tasks import poll_node
 
         from fleetui.nodes.models import Node
+        from fleetui.nodes.tasks import poll_node
 
         done_key = f"bench:done:{poll_node.name}"
         self.r.delete("bench:writes", done_key, "bench:failed", "bench:last_done")
@@ -350,7 +381,7 @@ def change_one_percent(described: list[dict], count: int, seed: int) -> int:
 
 
 def time_page(client: Any, url: str, *, count: int, headers: dict[str, str] | None = None,
-              budget: float = 120.0) -> dict[str, Any]:
+              budget: float = 60.0) -> dict[str, Any]:
     """Server time of `count` GETs through the test client, plus the query count of one more."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -402,7 +433,6 @@ def run(args: argparse.Namespace, procs: Processes, results: Results) -> None:
 
     bench_redis = redis.Redis.from_url(env["REDIS_URL"])
     bench_redis.ping()
-    bench_redis.flushdb()
 
     django_setup()
     from _writes import WriteCounter, by_table, total
@@ -414,9 +444,10 @@ def run(args: argparse.Namespace, procs: Processes, results: Results) -> None:
     from fleetui.vms.models import VM
 
     cores = os.cpu_count() or 1
+    commit = _git_commit()
     results.header += [
         f"FleetUI fleet benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} "
-        f"on {cores} cores ({platform.python_implementation()} {platform.python_version()})",
+        f"on {cores} cores ({platform.python_implementation()} {platform.python_version()}), commit {commit}",
         f"fleet: {args.nodes} fleetsim nodes x {args.vms_per_node} VMs (seed {args.seed}); database: "
         f"{connection.vendor}; Celery: -P {args.pool} -c {args.concurrency}; "
         f"poll interval {settings.POLL_INTERVAL} s",
@@ -454,6 +485,8 @@ def run(args: argparse.Namespace, procs: Processes, results: Results) -> None:
     all_ids = list(Node.objects.order_by("pk").values_list("pk", flat=True))
 
     cycles = Cycles(env, procs, sim, args)
+    # node_register queued a first poll of each node it registered; those ran above already.
+    bench_redis.delete("polls")
     print("== Celery poll cycles", flush=True)
     w1 = cycles.start_worker("bench1")
     target_cycle = "<= 5 s at 500 nodes"
@@ -566,7 +599,8 @@ def run(args: argparse.Namespace, procs: Processes, results: Results) -> None:
     results.note(f"seeded {n_samples} stats samples, {n_events} fleet events and {n_ops} operations "
                  f"in {time.perf_counter() - t:.1f} s")
 
-    # ---- pages at 10,000 VMs
+    # ---- pages at 10,000 VMs (right after a poll, so every node shows as online, as it would live)
+    refresh(cycles, all_ids, results)
     print(f"== pages at {VM.objects.count()} VMs", flush=True)
     pages = _page_urls(small[0], args)
     targets = {"fleet overview": 0.150, "VM list, filtered and paged": 0.080, "node detail": 0.100,
@@ -599,6 +633,7 @@ def run(args: argparse.Namespace, procs: Processes, results: Results) -> None:
         results.add(f"live partial in-process ({partial_url}, HX-Request)",
                     f"p50 {ms(m['p50'])}, {m['queries']} queries, {m['bytes']} bytes", "", "", None)
         web, port = start_gunicorn(procs, env, args)
+        refresh(cycles, all_ids, results)
         session = client.cookies[settings.SESSION_COOKIE_NAME].value
         load_headers = {"Cookie": f"{settings.SESSION_COOKIE_NAME}={session}"}
         partial = run_load(port, partial_url, {**load_headers, **partial_headers}, args)
@@ -614,6 +649,7 @@ def run(args: argparse.Namespace, procs: Processes, results: Results) -> None:
     # ---- a click to the node
     print("== click to node", flush=True)
     try:
+        refresh(cycles, all_ids, results)
         lat = click_to_node(client, sim, described, args)
         results.add(f"click to node (POST vm-action -> fleetsim got the RPC), n={len(lat)}",
                     f"median {ms(statistics.median(lat))}, max {ms(max(lat))}", "", "<= 100 ms median",
@@ -638,7 +674,14 @@ def run(args: argparse.Namespace, procs: Processes, results: Results) -> None:
         retention_check(results, nodes, manager)
     except Exception as exc:
         results.failed("retention: prune_history", exc, "bounded")
-    bench_redis.flushdb()
+
+
+def refresh(cycles: Cycles, node_ids: list[int], results: Results) -> None:
+    """One poll cycle, so the pages that follow show a live fleet (health is derived from poll age)."""
+    try:
+        cycles.cycle(node_ids, timeout=120)
+    except Exception as exc:
+        results.note(f"refresh poll before a measurement failed: {exc}")
 
 
 def _page_urls(node: Any, args: argparse.Namespace) -> dict[str, tuple[str, dict[str, str]]]:
@@ -668,11 +711,20 @@ def run_load(port: int, path: str, headers: dict[str, str], args: argparse.Names
     from _load import have_wrk, run_threads, run_wrk
 
     def check() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        conn.request("GET", path, headers=headers)
-        response = conn.getresponse()
-        response.read()
-        conn.close()
+        # Generous timeout: after a run the server may still be working off the backlog it queued.
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                conn.request("GET", path, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                conn.close()
+                break
+            except (OSError, http.client.HTTPException):
+                if time.monotonic() > deadline:
+                    raise BenchError(f"gunicorn did not answer GET {path} within 60 s") from None
+                time.sleep(1)
         if not 200 <= response.status < 300:
             raise BenchError(f"GET {path} through gunicorn answered {response.status}, not 2xx")
 
@@ -691,10 +743,13 @@ def click_to_node(client: Any, sim: Managed, described: list[dict], args: argpar
     """POST stop on a running VM (or start on a stopped one, where the node has room) of distinct
     nodes, and time until fleetsim has the StopVM/StartVM RPC in its `received` log."""
     from django.urls import reverse
+    from django.utils import timezone
 
+    from fleetui.activity.models import Operation
     from fleetui.nodes.models import Node
     from fleetui.vms.models import VM
 
+    since = timezone.now()
     index_of = {d["name"]: i for i, d in enumerate(described)}
     latencies: list[float] = []
     nodes = list(Node.objects.order_by("pk")[: args.clicks * 3])
@@ -713,8 +768,10 @@ def click_to_node(client: Any, sim: Managed, described: list[dict], args: argpar
         url = reverse("vm-action", args=[vm.pk, action])
         t0 = time.time()
         response = client.post(url)
-        if response.status_code >= 400:
-            raise BenchError(f"POST {url} answered {response.status_code}")
+        if response.status_code >= 400 or not Operation.objects.filter(vm=vm, created_at__gte=since).exists():
+            text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.content.decode(errors="replace")))
+            raise BenchError(f"POST {url} answered {response.status_code} and recorded no operation: "
+                             f"{text.strip()[:160]}")
         deadline = time.monotonic() + 10
         got = None
         while time.monotonic() < deadline:
@@ -771,6 +828,19 @@ def retention_check(results: Results, nodes: list[Any], manager: Any) -> None:
     )
 
 
+def _git_commit() -> str:
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                             timeout=5, check=False)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=5, check=False)
+        return out.stdout.strip() + ("+local changes" if dirty.stdout.strip() else "") or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--nodes", type=int, default=500)
@@ -820,6 +890,11 @@ def main(argv: list[str] | None = None) -> int:
         code = 1
     finally:
         procs.stop_all()
+        if os.environ.get("REDIS_URL") and not os.environ.get("BENCH_REDIS_URL"):
+            try:
+                release_redis_db(os.environ["REDIS_URL"])
+            except Exception as exc:  # the table still gets printed
+                print(f"bench: could not release the Redis database: {exc}")
     results.note(f"benchmark ran {time.perf_counter() - started:.0f} s; logs of the child processes in {VAR}")
     table = results.render()
     print("\n" + table)
