@@ -43,7 +43,7 @@ class VMIdListField(forms.Field):
 class BulkSelectionForm(forms.Form):
     """What the VM list posts: an action and either the ticked VMs or its filter (every page of it)."""
 
-    action = forms.ChoiceField(choices=[("", "Choose an action…"), *BatchAction.choices])
+    action = forms.ChoiceField(choices=[("", "Choose an action…"), *BatchAction.choices], required=False)
     vm = VMIdListField(required=False)
     scope = forms.ChoiceField(choices=SCOPES, required=False)
     match = forms.CharField(required=False, max_length=MATCH_MAX, strip=False)

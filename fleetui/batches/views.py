@@ -55,6 +55,9 @@ def batch_new(request: HttpRequest) -> HttpResponse:
     action = selection.cleaned_data["action"]
     vm_ids = selection.cleaned_data["vm_ids"]
     plan = batch_plan(action=action, vms=list(selectors.vms_for_batch(vm_ids)))
+    if not plan.entries:
+        selection.add_error(None, "None of the selected VMs exists any more.")
+        return render(request, "batches/batch_new.html", {"selection": selection, "plan": None}, status=400)
     run_count = len(plan.to_run)
     status = 200
     if "confirmed" in request.POST:
