@@ -77,7 +77,8 @@ def _template_list_context(request: HttpRequest, lookup_form: TemplateLookupForm
         "nodes": nodes, "syncs": [(n, syncs.get(n.pk)) for n in nodes], "node_id": node_id, "category": category,
         "categories": TemplateCategory.choices, "lookup_form": lookup_form or TemplateLookupForm(),
         # Poll fast until every node's list has been read once.
-        "any_unsynced": any(syncs.get(n.pk) is None or syncs[n.pk].synced_at is None for n in nodes),
+        "any_unsynced": any(syncs.get(n.pk) is None or (syncs[n.pk].synced_at is None and not syncs[n.pk].error)
+                            for n in nodes),
     }
 
 
