@@ -41,7 +41,7 @@ def age(value: datetime | None) -> str:
 def ago(value: datetime | None, prefix: str = "") -> SafeString:
     """A <time> saying how long ago `value` was; fleetui.js keeps the text current between polls."""
     if value is None:
-        return format_html('<span class="muted">never</span>')
+        return mark_safe('<span class="muted">never</span>')
     text = f"{prefix}{_age_text((timezone.now() - value).total_seconds())} ago"
     return format_html(
         '<time datetime="{}" data-ago="{}" title="{}">{}</time>',
@@ -166,7 +166,7 @@ def stats_chart(series: dict[str, Any] | None, width: int = 640, height: int = 1
     `series` is {"cpu": [...], "memory": [...], "disk": [...], "start": datetime, "end": datetime}.
     """
     if not series or len(series.get("cpu", [])) < 2:
-        return format_html('<div class="chart-empty">Not enough samples for a chart yet.</div>')
+        return mark_safe('<div class="chart-empty">Not enough samples for a chart yet.</div>')
     left, bottom, right, top_pad = 34, 18, 8, 6
     plot_w, plot_h = width - left - right, height - bottom - top_pad
     grid = format_html_join(
