@@ -98,16 +98,6 @@ class Child:
     captured: list[str] = field(default_factory=list)
 
 
-@dataclass
-class Job:
-    """A command run to its end during the start-up."""
-
-    name: str
-    argv: Sequence[str]
-    stdin_data: bytes | None = None
-    extra_env: dict[str, str] | None = None
-
-
 class Supervisor:
     """Spawns children, pumps their output through one selector, stops them all on the way out."""
 
@@ -233,27 +223,14 @@ class Supervisor:
         while child.open and time.monotonic() < deadline:
             self.pump(0.05)
 
-    def run_once(
-        self,
-        name: str,
-        argv: Sequence[str],
-        *,
-        stdin_data: bytes | None = None,
-        extra_env: dict[str, str] | None = None,
-    ) -> int:
-        """Run a command to its end (streaming its output), keeping the other children's output moving."""
-        return self.run_all([Job(name, argv, stdin_data, extra_env)])[0]
-
-    def run_all(self, jobs: Sequence[Job]) -> list[int]:
-        """Run commands side by side to their end; their exit statuses, in order."""
-        started = [self.spawn(j.name, j.argv, stdin_data=j.stdin_data, extra_env=j.extra_env) for j in jobs]
-        while any(child.proc.poll() is None for child in started):
+    def wait_for(self, child: Child) -> int:
+        """Keep every child's output moving until `child` exits; its exit status."""
+        while child.proc.poll() is None:
             self.check_interrupt()
             self.pump(0.1)
-        for child in started:
-            self.drain(child)
-            self.children.remove(child)
-        return [child.proc.returncode for child in started]
+        self.drain(child)
+        self.children.remove(child)
+        return child.proc.returncode
 
     def check_interrupt(self) -> None:
         if self.stop_requested:
@@ -454,11 +431,6 @@ def devrun_state(var_dir: Path) -> dict:
 
 def token_fingerprint(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()[:16]
-
-
-def has_management_command(name: str) -> bool:
-    """Whether some app ships `manage.py <name>` (looked up on disk, without starting Django)."""
-    return any((BASE_DIR / "fleetui").glob(f"*/management/commands/{name}.py"))
 
 
 def wait_for_http(sup: Supervisor, url: str, *, timeout: float, watch: list[Child]) -> int:
@@ -663,23 +635,74 @@ def wait_for_nodes(sup: Supervisor, child: Child, nodes: list[dict], timeout: fl
         sup.pump(0.1)
 
 
-def setup_jobs(nodes: list[dict], password: str) -> list[Job]:
-    """`addnode --if-missing` for each simulated node (token on stdin) and `ensure_demo_users`
-    (password in its environment): never on a command line, where `ps` would show it."""
-    jobs = []
-    for node in nodes:
-        argv = [
-            sys.executable, MANAGE, "addnode",
-            "--name", str(node["name"]), "--host", str(node["host"]), "--port", str(node["port"]),
-            "--api-token", "-", "--if-missing",
-        ]  # fmt: skip
-        jobs.append(Job("addnode", argv, stdin_data=(str(node["apiToken"]) + "\n").encode()))
-    users = [sys.executable, MANAGE, "ensure_demo_users"]
-    jobs.append(Job("users", users, extra_env={"FLEETUI_DEMO_PASSWORD": password}))
-    return jobs
+SETUP_FLAG = "--setup-from-stdin"
+_STEP_SEPARATOR = "\t"
 
 
-def register_and_create_users(sup: Supervisor, opts: Options, nodes: list[dict], state: dict, password: str) -> None:
+class _StepOutput:
+    """A stdout for call_command whose lines go to the supervisor as `<step>\t<text>`."""
+
+    def __init__(self, step: str) -> None:
+        self.step = step
+        self.pending = ""
+
+    def write(self, text: str) -> int:
+        self.pending += text
+        *lines, self.pending = self.pending.split("\n")
+        for line in lines:
+            sys.stdout.write(f"{self.step}{_STEP_SEPARATOR}{line}\n")
+        sys.stdout.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()  # a partial line ("Applying x..." before " OK") waits for its end
+
+    def finish(self) -> None:
+        if self.pending:
+            self.write("\n")
+
+    def isatty(self) -> bool:
+        return False
+
+
+def setup_main() -> int:
+    """The start-up's Django steps in one process (one Django start instead of six), run as a child:
+    migrate, `addnode --if-missing` per simulated node, `ensure_demo_users`, one `poll --sync`.
+
+    The tokens and the demo password come as JSON on stdin and reach the commands as arguments of
+    call_command, in this process: never on a command line, where `ps` would show them."""
+    import django
+    from django.core.management import CommandError, call_command
+
+    django.setup()
+    data = json.loads(sys.stdin.readline())
+
+    def step(label: str, command: str, /, **options: object) -> None:
+        out = _StepOutput(label)
+        try:
+            call_command(command, stdout=out, stderr=out, **options)
+        finally:
+            out.finish()
+
+    try:
+        step("migrate", "migrate", interactive=False)
+        for node in data["nodes"]:
+            step("addnode", "addnode", name=node["name"], host=node["host"], port=int(node["port"]),
+                 api_token=node["apiToken"], if_missing=True)  # fmt: skip
+        step("users", "ensure_demo_users", password=data["password"])
+    except CommandError as exc:
+        print(f"setup{_STEP_SEPARATOR}error: {exc}", flush=True)
+        return 1
+    try:
+        # One poll now, so the first page shows the fleet instead of "not polled yet" until beat's first tick.
+        step("poll", "poll", sync=True)
+    except CommandError as exc:
+        print(f"poll{_STEP_SEPARATOR}{exc}", flush=True)
+        return 3
+    return 0
+
+
+def run_setup(sup: Supervisor, opts: Options, nodes: list[dict], state: dict, password: str) -> None:
     fingerprints: dict[str, str] = state.setdefault("tokens", {})
     for node in nodes:
         name, fingerprint = str(node["name"]), token_fingerprint(str(node["apiToken"]))
@@ -690,13 +713,33 @@ def register_and_create_users(sup: Supervisor, opts: Options, nodes: list[dict],
                 f"re-enter its token on its Edit page (or delete {opts.var_dir} to start afresh)",
             )
         fingerprints[name] = fingerprint
-    # Side by side: each is a Django start-up of a second or two.
-    statuses = sup.run_all(setup_jobs(nodes, password))
-    for node, status in zip(nodes, statuses, strict=False):
-        if status != 0:
-            raise StartupError(f"registering {node['name']} failed (see the addnode output above)")
-    if statuses[-1] != 0:
-        raise StartupError("creating the demo users failed (see the output above)")
+
+    def route(text: str) -> str | None:
+        step, sep, rest = text.partition(_STEP_SEPARATOR)
+        if sep and step.isidentifier():
+            sup.say(step, rest)
+            return None
+        return text  # log lines of the commands (stderr): shown as "setup"
+
+    payload = {
+        "nodes": [{k: node[k] for k in ("name", "host", "port", "apiToken")} for node in nodes],
+        "password": password,
+    }
+    child = sup.spawn(
+        "setup",
+        [sys.executable, "-m", "fleetui.devrun", SETUP_FLAG],
+        stdin_data=(json.dumps(payload) + "\n").encode(),
+        filter_line=route,
+    )
+    status = sup.wait_for(child)
+    if status == 3:
+        sup.say(
+            "devrun",
+            "warning: the first poll failed (see above); the worker keeps polling. Nodes registered by an "
+            "earlier run with another --sim-port keep their old port: edit them, or start with that port",
+        )
+    elif status != 0:
+        raise StartupError("setting up the database failed (see the output above)")
     save_json(opts.var_dir / "devrun.json", state)
 
 
@@ -758,19 +801,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             claim.acquire()
             sup.on_tick = claim.refresh
         state = devrun_state(opts.var_dir)
-        fleetsim, nodes = start_fleetsim(sup, opts, state["seed"])  # boots while the database migrates
-        if sup.run_once("migrate", [sys.executable, MANAGE, "migrate", "--noinput"]) != 0:
-            raise StartupError("the database migration failed (see the output above)")
+        fleetsim, nodes = start_fleetsim(sup, opts, state["seed"])
         wait_for_nodes(sup, fleetsim, nodes)
         password = demo_password(opts.var_dir)
-        register_and_create_users(sup, opts, nodes, state, password)
-        # One poll now, so the first page shows the fleet instead of "not polled yet" until beat's first tick.
-        if sup.run_once("poll", [sys.executable, MANAGE, "poll", "--sync"]) != 0:
-            sup.say(
-                "devrun",
-                "warning: the first poll failed (see above); the worker keeps polling. Nodes registered by an "
-                "earlier run with another --sim-port keep their old port: edit them, or start with that port",
-            )
+        run_setup(sup, opts, nodes, state, password)
         worker = sup.spawn(
             "worker",
             [
@@ -823,4 +857,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(setup_main() if sys.argv[1:] == [SETUP_FLAG] else main())
