@@ -167,9 +167,12 @@ def batch_create(
     op_params = operation_params(action, params)
     authenticated = bool(getattr(user, "is_authenticated", False))
     with transaction.atomic():
-        # Lock the rows, as a single action does, so a second batch (or click) cannot pass the
-        # "no operation running on it" check for the same VM at the same moment.
-        vms = list(vms_for_batch(ids).select_for_update(of=("self",)))
+        # Lock the rows (in id order, so two batches never deadlock), as a single action does, so a
+        # second batch or click cannot pass the "no operation running on it" check for the same VM at
+        # the same moment; then read them, and whether each is busy, in a statement that sees the
+        # other's committed operations.
+        locked = list(VM.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
+        vms = list(vms_for_batch(locked))
         if not vms:
             raise BatchError("None of the selected VMs exists any more.")
         plan = batch_plan(action=action, vms=vms)

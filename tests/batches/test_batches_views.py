@@ -386,3 +386,31 @@ def test_counts_are_derived_from_the_operations(world: dict[str, Any], users: di
                          user=users["operator"])
     counts = dict(BatchItem.objects.filter(batch=batch).values_list("operation__status").annotate(n=Count("pk")))
     assert counts == {"pending": 2, None: 1}
+
+
+def test_a_second_batch_skips_the_vms_the_first_is_still_working_on(world: dict[str, Any], users: dict) -> None:
+    first = batch_create(action="stop", vm_ids=_ids(world, "a_running"), user=users["operator"])
+    second = batch_create(action="snapshot", vm_ids=_ids(world, "a_running", "b_running"),
+                          params={"name": "s1", "description": ""}, user=users["operator"])
+    item = BatchItem.objects.get(batch=second, vm=world["a_running"])
+    assert item.operation is None and item.skipped_reason == "An operation on this VM is still running."
+    assert Operation.objects.filter(batch_item__batch=first).count() == 1
+    assert Operation.objects.filter(batch_item__batch=second).count() == 1
+
+
+def test_the_live_partial_costs_the_same_queries_for_any_batch_size(as_role: Any, world: dict[str, Any],
+                                                                    users: dict,
+                                                                    django_assert_num_queries: Any) -> None:
+    node = make_node("mac-many")
+    VM.objects.bulk_create([VM(node=node, remote_id=f"r{i}", name=f"many-{i:03d}", state="stopped",
+                               last_seen_at=timezone.now(), changed_at=timezone.now()) for i in range(60)])
+    small = batch_create(action="start", vm_ids=_ids(world, "a_stopped"), user=users["operator"])
+    big = batch_create(action="start", vm_ids=list(VM.objects.filter(node=node).values_list("pk", flat=True)),
+                       user=users["operator"])
+    client = as_role("viewer")
+    client.get("/batches/")  # the session is read once before counting
+    for batch in (small, big):
+        # session, user, the user's groups (role), the batch, its items with their operations and VMs
+        with django_assert_num_queries(5):
+            response = client.get(reverse("batch-detail", args=[batch.pk]), headers={"HX-Request": "true"})
+        assert response.status_code == 200
