@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class MetricsConfig(AppConfig):
+    name = "fleetui.metrics"
+    label = "metrics"
+    verbose_name = "Prometheus metrics"
