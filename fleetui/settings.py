@@ -73,6 +73,9 @@ INSTALLED_APPS = [
     "fleetui.console",
     "fleetui.catalog",
     "fleetui.batches",
+    "fleetui.alerts",
+    "fleetui.search",
+    "fleetui.metrics",
 ]
 
 MIDDLEWARE = [
@@ -175,11 +178,22 @@ CELERY_TASK_DEFAULT_QUEUE = "actions"
 CELERY_TASK_ROUTES = {
     "fleetui.nodes.tasks.*": {"queue": "polls"},
     "fleetui.activity.tasks.*": {"queue": "actions"},
+    # Alert checks and webhook sends: short, on their own queue so long actions never delay an alert.
+    "fleetui.alerts.tasks.*": {"queue": "alerts"},
 }
 CELERY_BEAT_SCHEDULE = {
     "poll-fleet": {"task": "fleetui.nodes.tasks.poll_fleet", "schedule": float(POLL_INTERVAL)},
     "prune-history": {"task": "fleetui.nodes.tasks.prune_history", "schedule": 3600.0},
+    "alerts-sweep": {"task": "fleetui.alerts.tasks.sweep", "schedule": 60.0},
 }
+
+# Alerts (fleetui.alerts): links in messages (e.g. https://fleet.example.com), send timeouts, retries.
+ALERTS_BASE_URL = env_str("FLEETUI_BASE_URL", "")
+ALERT_CONNECT_TIMEOUT = env_int("FLEETUI_ALERT_CONNECT_TIMEOUT", 3, minimum=1, maximum=60)
+ALERT_READ_TIMEOUT = env_int("FLEETUI_ALERT_READ_TIMEOUT", 5, minimum=1, maximum=120)
+ALERT_MAX_ATTEMPTS = env_int("FLEETUI_ALERT_MAX_ATTEMPTS", 6, minimum=1, maximum=20)
+# First retry after this many milliseconds, doubling each time (10 s, 20 s, 40 s...).
+ALERT_RETRY_BASE_MS = env_int("FLEETUI_ALERT_RETRY_BASE_MS", 10_000, minimum=10, maximum=3_600_000)
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads no cookie: the token rides in hx-headers on <body>

@@ -19,5 +19,8 @@ urlpatterns = [
     path("", include("fleetui.console.urls")),
     path("", include("fleetui.catalog.urls")),
     path("", include("fleetui.batches.urls")),
+    path("", include("fleetui.alerts.urls")),
+    path("", include("fleetui.search.urls")),
+    path("", include("fleetui.metrics.urls")),
     path("admin/", admin.site.urls),
 ]
