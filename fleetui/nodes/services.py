@@ -32,6 +32,7 @@ from django.db.models.functions import ExtractMinute, Floor, TruncHour
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from fleetui.alerts.hooks import alerts_evaluate_node
 from fleetui.core.crypto import CredentialUnreadable, decrypt, encrypt
 from fleetui.nodes.client import client_for, describe_error, describe_probe_error, probe_node
 from fleetui.nodes.locks import node_poll_lock
@@ -534,7 +535,9 @@ def node_poll(*, node_id: int, scheduled: bool = False, force: bool = False, loc
             if not acquired:
                 outcome.skipped = "another poll of this node is running"
                 return outcome
-            return _poll_locked(node_id, outcome, scheduled=scheduled, force=force)
+            outcome = _poll_locked(node_id, outcome, scheduled=scheduled, force=force)
+        alerts_evaluate_node(node_id)  # queues the alerts check (offline/back online, failed tasks); never raises
+        return outcome
     except Exception as exc:  # noqa: BLE001 - a poll never raises; the database may be what failed
         logger.exception("poll of node %s failed outside the node call", node_id)
         outcome.error = f"could not poll ({type(exc).__name__}); see the worker log"
