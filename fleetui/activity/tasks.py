@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from fleetui.activity.services import operation_run
+from fleetui.alerts.hooks import alerts_operation_finished
 
 
 @shared_task(
@@ -16,4 +17,6 @@ from fleetui.activity.services import operation_run
     max_retries=0,
 )
 def run_operation(operation_id: str) -> str:
-    return operation_run(operation_id=operation_id)
+    outcome = operation_run(operation_id=operation_id)
+    alerts_operation_finished(operation_id)  # queues the alerts check (a failed operation); never raises
+    return outcome
