@@ -809,7 +809,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "worker",
             [
                 sys.executable, "-m", "celery", "-A", "fleetui", "worker",
-                "--queues", "polls,actions", "--loglevel", "INFO", "--concurrency", "4",
+                "--queues", "polls,actions,alerts", "--loglevel", "INFO", "--concurrency", "4",
                 "--hostname", f"devrun-{os.getpid()}@%h", "--without-mingle", "--without-gossip",
             ],
         )  # fmt: skip

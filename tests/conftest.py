@@ -80,6 +80,8 @@ _TEST_ENV = {
     "FLEETUI_NODE_CONNECT_TIMEOUT": "1",
     "FLEETUI_NODE_READ_TIMEOUT": "2",
     "FLEETUI_ALLOW_LOOPBACK_NODES": "1",
+    # Alert webhook retries after 0.1 s, 0.2 s, 0.4 s... (tests/alerts).
+    "FLEETUI_ALERT_RETRY_BASE_MS": "100",
 }
 os.environ.update(_TEST_ENV)
 settings.REDIS_URL = TEST_REDIS_URL
@@ -88,6 +90,7 @@ settings.CACHES["default"]["LOCATION"] = TEST_REDIS_URL
 settings.NODE_CONNECT_TIMEOUT = 1
 settings.NODE_READ_TIMEOUT = 2
 settings.ALLOW_LOOPBACK_NODES = True
+settings.ALERT_RETRY_BASE_MS = 100
 
 from fleetui.celery import app as celery_app  # noqa: E402
 
@@ -209,7 +212,7 @@ class WorkerProcess:
 
 @pytest.fixture(scope="session")
 def celery_worker(django_db_setup: None, django_db_blocker: Any) -> Iterator[WorkerProcess]:
-    """`celery -A fleetui worker -Q polls,actions -P threads` on the test Redis DB and test database.
+    """`celery -A fleetui worker -Q polls,actions,alerts -P threads` on the test Redis DB and test database.
 
     Session-wide: started the first time a test asks for it, stopped at the end of the run (before
     the test database is dropped). Its log is var/test-worker-s<N>.log.
@@ -226,7 +229,7 @@ def celery_worker(django_db_setup: None, django_db_blocker: Any) -> Iterator[Wor
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = log_path.open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "fleetui", "worker", "-Q", "polls,actions", "-P", "threads",
+        [sys.executable, "-m", "celery", "-A", "fleetui", "worker", "-Q", "polls,actions,alerts", "-P", "threads",
          "-c", "4", "--without-heartbeat", "--without-mingle", "--without-gossip", "-l", "INFO",
          "-n", f"test-{os.getpid()}@%h"],
         cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
