@@ -58,7 +58,7 @@ def test_it_marks_a_read_only_token(as_role: Callable[[str], Client], sim: Any) 
         ({"name": "n", "host": "224.0.0.1", "port": 9473, "api_token": "csk_abcdefgh"}, "not a node"),
         ({"name": "n", "host": "10.0.0.9", "port": 70000, "api_token": "csk_abcdefgh"}, "less than or equal"),
         ({"name": "n\x00", "host": "10.0.0.9", "port": 9473, "api_token": "csk_abcdefgh"}, "control"),
-        ({"name": "n", "host": "10.0.0.9", "port": 9473, "api_token": "short"}, "does not look like"),
+        ({"name": "n", "host": "10.0.0.9", "port": 9473, "api_token": "qz7x"}, "does not look like"),
     ],
 )
 def test_it_rerenders_a_bad_registration(as_role: Callable[[str], Client], db: Any, body: dict,
