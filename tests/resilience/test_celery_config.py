@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -85,13 +86,24 @@ def test_the_longest_legitimate_work_fits_under_the_soft_limit(
     assert longest_action < limits(tasks[ACTION_TASK])[0]
 
 
-def test_polls_and_actions_are_on_separate_queues(tasks: dict[str, Any]) -> None:
+def deployed_worker_queues() -> list[set[str]]:
+    """The queues of each Celery worker docker-compose.yml runs (read as text: no YAML parser here)."""
+    compose = (Path(__file__).resolve().parents[2] / "docker-compose.yml").read_text()
+    return [set(found.split(",")) for found in re.findall(r'"--queues",\s*"([^"]+)"', compose)]
+
+
+def test_polls_and_actions_are_on_separate_queues_with_workers_of_their_own(tasks: dict[str, Any]) -> None:
     for name in POLL_TASKS:
         assert queue_of(name) == "polls", name
     assert queue_of(ACTION_TASK) == "actions"
-    assert {queue_of(name) for name in tasks} <= {"polls", "actions"}
-    schedule = settings.CELERY_BEAT_SCHEDULE
-    assert all(queue_of(entry["task"]) == "polls" for entry in schedule.values())
+    workers = deployed_worker_queues()
+    assert workers, "docker-compose.yml runs no Celery worker"
+    consumed = set().union(*workers)
+    # Every task lands on a queue some deployed worker reads (else it would never run)...
+    assert {queue_of(name) for name in tasks} <= consumed
+    assert all(queue_of(entry["task"]) in consumed for entry in settings.CELERY_BEAT_SCHEDULE.values())
+    # ...and no worker reads both polls and actions: long actions filling its slots would starve polls.
+    assert not [queues for queues in workers if {"polls", "actions"} <= queues]
 
 
 def test_every_task_acks_late_and_is_given_back_when_its_worker_is_lost(tasks: dict[str, Any]) -> None:
