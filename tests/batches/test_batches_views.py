@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from conftest import make_node, make_vm
+from batchdata import make_node, make_vm
 from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
