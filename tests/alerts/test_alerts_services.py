@@ -33,8 +33,8 @@ pytestmark = pytest.mark.django_db
 
 
 def _send_all() -> list[str]:
-    return [delivery_attempt(delivery_id=pk).status
-            for pk in Delivery.objects.filter(status=DeliveryStatus.PENDING).order_by("pk").values_list("pk", flat=True)]
+    pending = Delivery.objects.filter(status=DeliveryStatus.PENDING).order_by("pk").values_list("pk", flat=True)
+    return [delivery_attempt(delivery_id=pk).status for pk in pending]
 
 
 def test_it_alerts_once_per_outage_and_recovers_once(sim_fleet: Callable[..., Any], register_sim: Callable[..., Any],
