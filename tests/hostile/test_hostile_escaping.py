@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from django.test import Client
 from htmlscan import csp_problems
-from secdata import all_endpoints, make_rich_fleet, url_for
+from secdata import all_endpoints, auth_headers, make_rich_fleet, url_for
 
 SCRIPT = "<script>alert(1)</script>"
 ATTRIBUTE = '" onmouseover="alert(2)'
@@ -33,7 +33,7 @@ def test_node_supplied_text_is_inert_on_every_page(users: dict[str, Any], payloa
             continue
         url = url_for(endpoint, fleet)
         for headers in ({}, {"HX-Request": "true"}):
-            response = client.get(url, headers=headers)
+            response = client.get(url, headers=headers | auth_headers(endpoint))
             assert response.status_code in (200, 286, 302), (url, response.status_code)
             if response.status_code == 302 or "html" not in response.get("Content-Type", ""):
                 continue

@@ -57,6 +57,8 @@ FORM_ENDPOINTS: dict[str, list[tuple[str, str, str]]] = {
                                             ("snapshot-delete", "POST", "stopped")],
     "fleetui.batches.forms.BulkSelectionForm": [("batch-new", "POST", "")],
     "fleetui.batches.forms.BatchParamsForm": [("batch-new", "POST", "")],
+    "fleetui.alerts.forms.WebhookForm": [("webhook-add", "POST", ""), ("webhook-edit", "POST", "")],
+    "fleetui.search.forms.SearchForm": [("search", "GET", "")],
 }
 
 # An answer to a hostile form: the page with its errors (200/400/409/422), a redirect after a

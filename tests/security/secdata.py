@@ -30,6 +30,8 @@ ROLES = ("anonymous", "none", "viewer", "operator", "admin")
 RANK = {"anonymous": -1, "none": 0, "viewer": 1, "operator": 2, "admin": 3}
 PASSWORD = "x-pass-123-security"
 NODE_TOKEN = "csk_secdata_node_token_5f0e1d2c3b4a"
+# A Slack-style webhook: the path is the secret.
+WEBHOOK_URL = "https://hooks.example.com/services/T0001/B0002/whk5ecretPath9q8r"
 
 
 def make_users() -> dict[str, User]:
@@ -50,6 +52,7 @@ class RichFleet:
     token: NodeAPIToken | None = None
     operations: dict[str, Operation] = field(default_factory=dict)
     batch: Any = None
+    webhook: Any = None
 
 
 def make_rich_fleet(users: dict[str, User], *, text: str = "plain") -> RichFleet:
@@ -157,6 +160,12 @@ def make_rich_fleet(users: dict[str, User], *, text: str = "plain") -> RichFleet
                              operation=fleet.operations["vm.exec"])
     BatchItem.objects.create(batch=fleet.batch, position=1, vm=fleet.vms[1], vm_name=fleet.vms[1].name,
                              node_name=manager.name, skipped_reason=f"skipped: {text}")
+    from fleetui.alerts.models import Webhook
+
+    fleet.webhook = Webhook.objects.create(
+        name=f"hook-{text}"[:100], url_enc=encrypt(WEBHOOK_URL), url_display="https://hooks.example.com/…",
+        created_by=admin,
+    )
     return fleet
 
 
@@ -199,6 +208,13 @@ def all_endpoints() -> list[Endpoint]:
 ANY_OPERATION = {"operation-detail", "vm-exec-result", "vm-operation-follow"}
 
 
+def auth_headers(endpoint: Endpoint) -> dict[str, str]:
+    """What a caller sends besides the session: the scraper's bearer token for /metrics."""
+    from django.conf import settings
+
+    return {"Authorization": f"Bearer {settings.METRICS_TOKEN}"} if endpoint.name == "metrics" else {}
+
+
 def url_for(endpoint: Endpoint, fleet: RichFleet, overrides: dict[str, Any] | None = None) -> str:
     """The endpoint's URL with ids of rows that exist and fit it; `overrides` replaces node_id, vm_id
     or (where any operation fits) operation_id."""
@@ -217,6 +233,8 @@ def url_for(endpoint: Endpoint, fleet: RichFleet, overrides: dict[str, Any] | No
             values[param] = fleet.token.pk
         elif param == "batch_id":
             values[param] = fleet.batch.pk
+        elif param == "webhook_id":
+            values[param] = fleet.webhook.pk
         elif param == "action":
             values[param] = "start"
         elif param == "operation_id":

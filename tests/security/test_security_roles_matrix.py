@@ -12,11 +12,12 @@ import pytest
 from django.apps import apps
 from django.db import connection, transaction
 from django.test import Client
-from secdata import RANK, ROLES, Endpoint, RichFleet, all_endpoints, url_for
+from secdata import RANK, ROLES, Endpoint, RichFleet, all_endpoints, auth_headers, url_for
 
 V, OP, A = "viewer", "operator", "admin"
 PUBLIC = "public"  # anyone, logged in or not
 USER = "user"  # any logged-in user, with or without a role
+BEARER = "bearer"  # no login at all: the bearer token decides (401 for every role without it)
 
 # endpoint name -> {method: the lowest role allowed}. A method not listed must answer 405.
 EXPECTED: dict[str, dict[str, str]] = {
@@ -86,6 +87,15 @@ EXPECTED: dict[str, dict[str, str]] = {
     "batch-detail": {"GET": V},
     "batch-cancel": {"POST": OP},
     "batch-export": {"GET": V},
+    "alert-index": {"GET": A},
+    "webhook-add": {"GET": A, "POST": A},
+    "webhook-detail": {"GET": A},
+    "webhook-edit": {"GET": A, "POST": A},
+    "webhook-delete": {"GET": A, "POST": A},
+    "webhook-test": {"POST": A},
+    "search": {"GET": V},
+    # For a Prometheus scraper: no session, a bearer token (FLEETUI_METRICS_TOKEN); 401 without it.
+    "metrics": {"GET": BEARER},
 }
 
 # What an allowed request may answer: a page, an HTMX "stop polling", a redirect after a change,
@@ -138,7 +148,9 @@ def test_it_checks_every_endpoint_for_every_role(as_role: Callable[..., Client],
                 status = response.status_code
                 needed = EXPECTED[endpoint.name].get(method)
                 hx = " (htmx)" if headers else ""
-                if needed is not None and _may(role, needed):
+                if needed == BEARER or (needed is None and BEARER in EXPECTED[endpoint.name].values()):
+                    ok = status == (401 if needed else 405)
+                elif needed is not None and _may(role, needed):
                     ok = status in ALLOWED_STATUSES
                 elif role == "anonymous" and needed != PUBLIC:
                     # Login first, whatever was asked; the method is checked once logged in.
@@ -174,7 +186,7 @@ def test_it_changes_nothing_on_get(as_role: Callable[..., Client], rich_fleet: R
             continue
         url = url_for(endpoint, rich_fleet)
         for headers in ({}, {"HX-Request": "true"}):
-            response = client.get(url, headers=headers)
+            response = client.get(url, headers=headers | auth_headers(endpoint))
             assert response.status_code in ALLOWED_STATUSES, (url, response.status_code)
             gets += 1
     # access-token-generated shows a waiting token once and deletes it: none waits here.

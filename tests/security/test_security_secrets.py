@@ -22,7 +22,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client, RequestFactory
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
-from secdata import RichFleet, all_endpoints, make_rich_fleet, url_for
+from secdata import RichFleet, all_endpoints, auth_headers, make_rich_fleet, url_for
 from secretscan import database_leaks, expand, leaks, redis_leaks
 
 from fleetui.activity.models import Operation, OperationStatus
@@ -37,6 +37,7 @@ from fleetui.vms.models import VM
 
 SSH_PASSWORD = "ssh-Pa55word-7c1e9b"
 REGISTRY_PASSWORD = "reg-Pa55word-4d2a8f"
+WEBHOOK_SECRET_URL = "https://hooks.slack.example.com/services/T9/B8/xoxSecretHookPath77"
 HELD_QUEUE = "security-held"
 
 
@@ -70,7 +71,7 @@ def _crawl(client: Client, fleet: RichFleet, **overrides: Any) -> dict[str, str]
             continue
         url = url_for(endpoint, fleet, overrides)
         for headers in ({}, {"HX-Request": "true"}):
-            response = client.get(url, headers=headers)
+            response = client.get(url, headers=headers | auth_headers(endpoint))
             assert response.status_code < 500, (url, response.status_code)
             body = b"".join(response.streaming_content) if response.streaming else response.content
             bodies[f"{url} {headers}"] = body.decode(errors="replace")
@@ -101,6 +102,12 @@ def test_secrets_used_for_real_are_nowhere_in_clear(
                                                      "password": REGISTRY_PASSWORD}).status_code == 302
         assert admin.post(f"/vms/{running.pk}/exec/", {"command": "echo hello", "ssh_user": "cideradmin",
                                                        "ssh_password": SSH_PASSWORD, "timeout": 30}).status_code == 302
+
+    # An alert webhook whose URL path is its secret.
+    hook = {"name": "ops-slack", "url": WEBHOOK_SECRET_URL, "format": "slack", "on_node_offline": "on",
+            "lease_window_minutes": 60, "enabled": "on"}
+    assert admin.post("/alerts/webhooks/add/", hook).status_code == 302
+    secrets["webhook URL"] = WEBHOOK_SECRET_URL
 
     # With the messages still queued: the broker and every other key of the test Redis database.
     queued = held_queue.llen(HELD_QUEUE)
@@ -310,7 +317,7 @@ def test_rotate_keys_reencrypts_every_stored_credential(rich_fleet: RichFleet, s
     fields = encrypted_fields()
     names = {f"{model._meta.label}.{field}" for model, field in fields}
     assert {"nodes.Node.api_token_enc", "nodes.Node.paired_node_id_enc", "nodes.Node.pairing_private_key_enc",
-            "access.TokenReveal.token_enc"} <= names
+            "access.TokenReveal.token_enc", "alerts.Webhook.url_enc"} <= names
     from django.utils import timezone
 
     from fleetui.access.models import TokenReveal
@@ -325,7 +332,7 @@ def test_rotate_keys_reencrypts_every_stored_credential(rich_fleet: RichFleet, s
                 for pk, value in model._default_manager.exclude(**{field: ""}).values_list("pk", field)}
 
     before = plaintexts()
-    assert len(before) == 5  # two nodes' tokens, the manager's paired id and key, the reveal
+    assert len(before) == 6  # two nodes' tokens, the manager's paired id and key, the reveal, the webhook
     old_key = settings.CREDENTIAL_KEYS[0]
     new_key = Fernet.generate_key().decode()
     settings.CREDENTIAL_KEYS = [new_key, old_key]
@@ -335,6 +342,7 @@ def test_rotate_keys_reencrypts_every_stored_credential(rich_fleet: RichFleet, s
     assert "nodes.Node.api_token_enc: 2 re-encrypted" in text
     assert "nodes.Node.pairing_private_key_enc: 1 re-encrypted" in text
     assert "access.TokenReveal.token_enc: 1 re-encrypted" in text
+    assert "alerts.Webhook.url_enc: 1 re-encrypted" in text
     # Other tests leave operation secrets in the shared test Redis database: at least ours is rotated.
     in_redis = int(re.search(r"operation secrets in Redis: (\d+) re-encrypted", text).group(1))
     assert in_redis >= 1
