@@ -107,16 +107,33 @@ class BatchParamsForm(forms.Form):
         BatchAction.EXEC: ("command", "ssh_user", "ssh_password", "timeout"),
     }
 
+    REQUIRED: dict[str, dict[str, str]] = {
+        BatchAction.SNAPSHOT: {"snapshot_name": "Give the snapshots a name."},
+        BatchAction.TTL_SET: {"amount": "How long? Give a number.", "unit": "Choose minutes, hours or days."},
+        BatchAction.TTL_EXTEND: {"amount": "How long? Give a number.", "unit": "Choose minutes, hours or days."},
+        BatchAction.EXEC: {"command": "Command is required.", "ssh_user": "Give the SSH user.",
+                           "timeout": "Give a timeout in seconds."},
+    }
+
     def __init__(self, *args: Any, action: str, run_count: int, **kwargs: Any) -> None:
         self.action = action
         self.run_count = run_count
         super().__init__(*args, **kwargs)
         if action == BatchAction.DELETE:
             self.fields["confirm"].label = f"Type {self.confirm_phrase} to confirm"
+            self.fields["confirm"].required = True
+            self.fields["confirm"].error_messages["required"] = self._confirm_error()
+        for name, message in self.REQUIRED.get(action, {}).items():
+            self.fields[name].required = True
+            self.fields[name].error_messages["required"] = message
 
     @property
     def confirm_phrase(self) -> str:
         return f"delete {self.run_count}"
+
+    def _confirm_error(self) -> str:
+        vms = f"these {self.run_count} VMs" if self.run_count != 1 else "this VM"
+        return f"Type {self.confirm_phrase} exactly to delete {vms}."
 
     def shown_fields(self) -> list[forms.BoundField]:
         return [self[name] for name in self.FIELDS_BY_ACTION.get(self.action, ())]
@@ -147,9 +164,8 @@ class BatchParamsForm(forms.Form):
                     params = {"seconds": seconds, "amount": amount, "unit": unit}
         elif action == BatchAction.DELETE:
             typed = " ".join((data.get("confirm") or "").split()).lower()
-            if typed != self.confirm_phrase:
-                self.add_error("confirm", f"Type {self.confirm_phrase} exactly to delete these {self.run_count} "
-                                          f"VM{'s' if self.run_count != 1 else ''}.")
+            if typed != self.confirm_phrase and "confirm" not in self.errors:
+                self.add_error("confirm", self._confirm_error())
         elif action == BatchAction.EXEC:
             command = self._need("command", "Command is required.")
             if command:
