@@ -3,6 +3,7 @@ results appear as you type, press Enter and land on the VM's page."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +20,14 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 PASSWORD = "browser-pass-123"
+# Screenshots for a human to look at (never into the repo): set FLEETUI_SHOTS=/tmp/shots.
+SHOTS = os.environ.get("FLEETUI_SHOTS", "")
+
+
+def _shot(page: Any, name: str) -> None:
+    if SHOTS:
+        os.makedirs(SHOTS, exist_ok=True)
+        page.screenshot(path=os.path.join(SHOTS, f"browser-{name}.png"), full_page=True)
 
 
 @pytest.fixture()
@@ -61,6 +70,7 @@ def test_slash_then_a_vm_name_then_enter_opens_the_vm(settings: Any, live_server
     assert page.evaluate("document.activeElement && document.activeElement.id") == "search-input"
     page.keyboard.type("build-runner-1")
     page.wait_for_selector('#search-results .search-dropdown[data-q="build-runner-1"] a.search-hit')
+    _shot(page, "search-dropdown")
     hits = page.locator("#search-results a.search-hit .search-hit-name").all_inner_texts()
     assert hits[0] == "build-runner-1"  # the exact name first, then prefixes, then the rest
     assert set(hits) == {"build-runner-1", "build-runner-12", "xcode-build-runner-1"}
