@@ -3,7 +3,8 @@
 Starts, as child processes with a prefix on every line they print:
   redis     a local redis-server, only when nothing answers at REDIS_URL (no persistence)
   fleetsim  three simulated Fleet nodes (a manager and two workers)
-  worker    a Celery worker on the queues "polls" and "actions"
+  worker-polls    a Celery worker on the queues "polls" and "alerts"
+  worker-actions  a Celery worker on the queue "actions" (long commands never starve polls)
   beat      Celery beat (its schedule file lives in the var directory)
   web       Django's server at http://127.0.0.1:8000 (or gunicorn with --server gunicorn)
 after migrating the database, registering the simulated nodes not yet registered (`addnode
@@ -805,12 +806,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         wait_for_nodes(sup, fleetsim, nodes)
         password = demo_password(opts.var_dir)
         run_setup(sup, opts, nodes, state, password)
-        worker = sup.spawn(
-            "worker",
+        # Two workers, as in docker-compose: a long command or pull on "actions" never starves the polls.
+        pollers = sup.spawn(
+            "worker-polls",
             [
                 sys.executable, "-m", "celery", "-A", "fleetui", "worker",
-                "--queues", "polls,actions,alerts", "--loglevel", "INFO", "--concurrency", "4",
-                "--hostname", f"devrun-{os.getpid()}@%h", "--without-mingle", "--without-gossip",
+                "--queues", "polls,alerts", "--loglevel", "INFO", "--concurrency", "4", "--pool", "threads",
+                "--hostname", f"devrun-polls-{os.getpid()}@%h", "--without-mingle", "--without-gossip",
+            ],
+        )  # fmt: skip
+        actors = sup.spawn(
+            "worker-actions",
+            [
+                sys.executable, "-m", "celery", "-A", "fleetui", "worker",
+                "--queues", "actions", "--loglevel", "INFO", "--concurrency", "4", "--pool", "threads",
+                "--hostname", f"devrun-actions-{os.getpid()}@%h", "--without-mingle", "--without-gossip",
             ],
         )  # fmt: skip
         beat = sup.spawn(
@@ -825,7 +835,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sup,
             f"http://{opts.host}:{opts.web_port}/accounts/login/",
             timeout=STARTUP_TIMEOUT_SECONDS,
-            watch=[worker, beat, web],
+            watch=[pollers, actors, beat, web],
         )
         banner(sup, opts, password, status)
         while not sup.stop_requested:

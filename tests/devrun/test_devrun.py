@@ -225,7 +225,7 @@ def test_it_starts_everything_polls_stops_every_child_on_ctrl_c_and_a_second_run
 
     pids = json.loads((var_dir / "devrun.pids").read_text())
     children = pids["children"]
-    assert {"fleetsim", "worker", "beat", "web"} <= set(children)
+    assert {"fleetsim", "worker-polls", "worker-actions", "beat", "web"} <= set(children)
     if HAVE_REDIS_SERVER:
         assert "redis" in children
 
