@@ -207,15 +207,17 @@ def batch_cancel(*, batch: Batch, user: Any) -> int:
     """Cancel the batch's operations no worker has claimed yet; returns how many. Running ones finish."""
     now = timezone.now()
     username = (user.get_username() if getattr(user, "is_authenticated", False) else "")[:150]
-    Batch.objects.filter(pk=batch.pk, cancelled_at__isnull=True).update(cancelled_at=now, cancelled_by=username)
     pending = Operation.objects.filter(batch_item__batch=batch, status=OperationStatus.PENDING)
     ids = list(pending.values_list("pk", flat=True))
     if not ids:
         return 0
-    # The same condition as the worker's claim, in one UPDATE per operation set: an operation a
-    # worker claimed in the meantime is no longer pending and is left to finish.
+    # The same condition as the worker's claim: an operation a worker claimed in the meantime is no
+    # longer pending and is left to finish.
     cancelled = Operation.objects.filter(pk__in=ids, status=OperationStatus.PENDING).update(
         status=OperationStatus.CANCELLED, error=CANCELLED_ERROR, finished_at=now)
+    if cancelled:
+        Batch.objects.filter(pk=batch.pk, cancelled_at__isnull=True).update(cancelled_at=now,
+                                                                            cancelled_by=username)
     if batch.is_exec and cancelled:
         # Their secrets (a fan-out's password) will never be used: drop them now, not at their TTL.
         # Only those of operations this cancelled: a claimed one's worker still has to take its own.

@@ -302,6 +302,15 @@ def test_cancel_marks_only_pending_operations_and_the_worker_skips_them(as_role:
     assert dict(Operation.objects.values_list("pk", "status")) == statuses
 
 
+def test_a_batch_with_nothing_left_to_cancel_is_not_marked_cancelled(world: dict[str, Any], users: dict) -> None:
+    batch = batch_create(action="start", vm_ids=_ids(world, "b_stopped"), user=users["operator"])
+    Operation.objects.filter(batch_item__batch=batch).update(status="running")
+    assert batch_cancel(batch=batch, user=users["operator"]) == 0
+    batch.refresh_from_db()
+    assert batch.cancelled_at is None
+    assert Operation.objects.get().status == "running"
+
+
 # ---------------------------------------------------------------- the live page and the exports
 
 
