@@ -161,3 +161,37 @@ def test_every_form_answers_hostile_input_without_failing(form_path: str, fleet:
     if status in (400, 422) and not response.streaming:
         assert any(mark in response.content for mark in ERROR_MARKS), (form_path, "a 400 says what is wrong")
     admin.cookies = cookies
+
+
+def test_every_view_taking_a_secret_hides_it_from_error_reports(fleet: RichFleet, users: dict[str, Any]) -> None:
+    """Every form field drawn as a password box (tokens, passwords, webhook URLs...) is named in its
+    view's sensitive_post_parameters, so Django's error reports show it as stars."""
+    from django.contrib.messages.storage.cookie import CookieStorage
+    from django.test import RequestFactory
+    from django.urls import resolve
+    from secdata import all_endpoints
+
+    checked = 0
+    for form_path, targets in FORM_ENDPOINTS.items():
+        form_class = all_forms()[form_path]
+        secret_fields = {name for name, field in form_class.base_fields.items()
+                         if isinstance(field.widget, forms.PasswordInput)}
+        if not secret_fields:
+            continue
+        for endpoint_name, _method, vm_kind in targets:
+            endpoint = next(e for e in all_endpoints() if e.name == endpoint_name)
+            vm = next(vm for vm in fleet.vms if vm.state == (vm_kind or "stopped"))
+            url = url_for(endpoint, fleet, {"vm_id": vm.pk})
+            request = RequestFactory().post(url, {name: "x" for name in secret_fields})
+            request.user = users["admin"]
+            request._dont_enforce_csrf_checks = True
+            request.session = {}  # type: ignore[assignment]
+            request._messages = CookieStorage(request)  # type: ignore[attr-defined]
+            match = resolve(url)
+            with transaction.atomic():
+                match.func(request, *match.args, **match.kwargs)
+                transaction.set_rollback(True)
+            hidden = getattr(request, "sensitive_post_parameters", None)
+            assert hidden == "__ALL__" or secret_fields <= set(hidden or ()), (endpoint_name, secret_fields, hidden)
+            checked += 1
+    assert checked >= 6
