@@ -11,14 +11,18 @@ includeIndicatorStyles=false, set in base.html's htmx-config meta tag).
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import Callable
+from contextvars import ContextVar
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 REQUEST_ID_HEADER = "X-Request-ID"
+# The id of the request being answered, for log lines (RequestIDLogFilter); "-" outside requests.
+current_request_id: ContextVar[str] = ContextVar("fleetui_request_id", default="-")
 # What a proxy's request id may look like: short, printable, no spaces (it ends up in logs and the DB).
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
 
@@ -52,9 +56,21 @@ class RequestIDMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         request.request_id = request_id_from(request)  # type: ignore[attr-defined]
-        response = self.get_response(request)
+        token = current_request_id.set(request.request_id)  # type: ignore[attr-defined]
+        try:
+            response = self.get_response(request)
+        finally:
+            current_request_id.reset(token)
         response[REQUEST_ID_HEADER] = request.request_id  # type: ignore[attr-defined]
         return response
+
+
+class RequestIDLogFilter(logging.Filter):
+    """Puts the current request's id on every log record (`%(request_id)s` in the format)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = current_request_id.get()
+        return True
 
 
 class ContentSecurityPolicyMiddleware:
