@@ -334,3 +334,29 @@ def test_the_django_admin_renders_no_inline_script_either(db: Any) -> None:
         response = client.get(url)
         assert response.status_code == 200, url
         assert csp_problems(response.content.decode()) == [], url
+
+
+def test_log_lines_carry_the_request_id(users: dict[str, User], throttle: Any, settings: Any) -> None:
+    """The console log format (settings.LOGGING) puts the request id on each line, so a user's
+    X-Request-ID (or the one on an Operation) finds the log lines of that request."""
+    import logging
+
+    from fleetui.core.middleware import RequestIDLogFilter
+
+    stream = StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RequestIDLogFilter())
+    handler.setFormatter(logging.Formatter(settings.LOGGING["formatters"]["plain"]["format"]))
+    assert settings.LOGGING["handlers"]["console"]["filters"] == ["request_id"]
+    logger = logging.getLogger("fleetui.core.security")
+    logger.addHandler(handler)
+    try:
+        throttle("198.51.100.28", "viewer1")
+        Client().post("/accounts/login/", {"username": "viewer1", "password": "wrong"},
+                      headers={"X-Request-ID": "support-ticket-4711"}, REMOTE_ADDR="198.51.100.28")
+        logger.warning("outside any request")
+    finally:
+        logger.removeHandler(handler)
+    lines = stream.getvalue().splitlines()
+    assert any("[support-ticket-4711] failed sign-in for 'viewer1'" in line for line in lines), lines
+    assert lines[-1].endswith("[-] outside any request")
