@@ -79,6 +79,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "fleetui.core.middleware.TrustedProxyMiddleware",
     "fleetui.core.middleware.RequestIDMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "fleetui.core.middleware.ContentSecurityPolicyMiddleware",
@@ -205,6 +206,9 @@ DEFAULT_EXCEPTION_REPORTER_FILTER = "fleetui.core.security.SecretsExceptionRepor
 # Sign-in throttling (fleetui.core.security): failures per username and address before a lockout, and its length.
 LOGIN_FAILURE_LIMIT = env_int("FLEETUI_LOGIN_FAILURE_LIMIT", 5, minimum=1)
 LOGIN_LOCKOUT_SECONDS = env_int("FLEETUI_LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
+# Reverse proxies (IPs or networks) whose X-Forwarded-For is believed, so audit records and sign-in
+# throttling see the client's address instead of the proxy's (fleetui.core.middleware).
+TRUSTED_PROXIES = env_list("FLEETUI_TRUSTED_PROXIES", [])
 if PRODUCTION:
     SESSION_COOKIE_SECURE = env_bool("FLEETUI_SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = env_bool("FLEETUI_SECURE_COOKIES", True)

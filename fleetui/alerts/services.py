@@ -349,8 +349,10 @@ def _lease_key(vm: VM) -> str:
 def _check_leases(now: datetime) -> dict[str, int]:
     counts = {"lease_incidents": 0, "lease_alerts": 0, "lease_resolved": 0}
     # Leases that ended, moved or whose VM is gone close their incident (quietly).
-    for incident in Incident.objects.filter(kind=IncidentKind.LEASE_EXPIRING, resolved_at__isnull=True):
-        vm = VM.objects.filter(pk=incident.vm_id).only("expires_at", "gone_at").first()
+    open_leases = list(Incident.objects.filter(kind=IncidentKind.LEASE_EXPIRING, resolved_at__isnull=True))
+    current = VM.objects.only("expires_at", "gone_at").in_bulk([i.vm_id for i in open_leases if i.vm_id])
+    for incident in open_leases:
+        vm = current.get(incident.vm_id)
         expires = incident.details.get("expires_at")
         if vm is None or vm.gone_at is not None or vm.expires_at is None or vm.expires_at <= now \
                 or vm.expires_at.isoformat() != expires:
@@ -398,6 +400,10 @@ def alerts_sweep(*, now: datetime | None = None) -> dict[str, int]:
     open_offline = {i.dedup_key: i for i in Incident.objects.filter(kind=IncidentKind.NODE_OFFLINE,
                                                                      resolved_at__isnull=True)}
     counts = _check_nodes(nodes, open_offline, now)
+    # Outages of nodes removed since end without a recovery message.
+    removed = [i.pk for i in open_offline.values() if i.node_id not in {n.pk for n in nodes}]
+    if removed:
+        Incident.objects.filter(pk__in=removed).update(resolved_at=now, dedup_key=None)
     counts["task_failed"] = _check_failed_tasks(NodeTask.objects.filter(_failed_tasks(now)),
                                                 {n.pk: n.name for n in nodes}, now)
     alerted = Incident.objects.filter(kind=IncidentKind.OPERATION_FAILED, opened_at__gte=now - 2 * LOOKBACK)

@@ -22,6 +22,6 @@ def search(request: HttpRequest) -> HttpResponse:
         best = first_hit(groups)
         if best is not None:
             return redirect(best.url)
-    context = {"form": form, "q": text, "groups": groups, "per_kind": PER_KIND,
+    context = {"form": form, "q": text, "search_q": text, "groups": groups, "per_kind": PER_KIND,
                "count": sum(len(g.hits) for g in groups)}
     return render_page_or_partial(request, "search/search_page.html", context, "search/_results.html")

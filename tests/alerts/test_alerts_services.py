@@ -254,3 +254,19 @@ def test_a_disabled_or_unsubscribed_webhook_gets_nothing(sim_fleet: Callable[...
     age_last_success(node)
     assert alerts_node_check(node_id=node.pk)["offline"] == 1
     assert Delivery.objects.filter(event=DeliveryEvent.ALERT).count() == 0
+
+
+def test_a_removed_node_ends_its_outage_without_a_recovery(sim_fleet: Callable[..., Any],
+                                                           register_sim: Callable[..., Any], receiver: Any) -> None:
+    fleet = sim_fleet(nodes=1, vms_per_node=0)
+    node = register_sim(fleet.nodes[0])
+    make_webhook(receiver.url())
+    fleet.nodes[0].set_faults(mode="down")
+    node_poll(node_id=node.pk, force=True)
+    age_last_success(node)
+    assert alerts_node_check(node_id=node.pk)["offline"] == 1
+    node.delete()
+    alerts_sweep()
+    incident = Incident.objects.get()
+    assert incident.resolved_at is not None and incident.dedup_key is None
+    assert list(Delivery.objects.values_list("event", flat=True)) == [DeliveryEvent.ALERT]
