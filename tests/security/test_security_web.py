@@ -360,3 +360,37 @@ def test_log_lines_carry_the_request_id(users: dict[str, User], throttle: Any, s
     lines = stream.getvalue().splitlines()
     assert any("[support-ticket-4711] failed sign-in for 'viewer1'" in line for line in lines), lines
     assert lines[-1].endswith("[-] outside any request")
+
+
+def test_behind_a_trusted_proxy_the_client_address_is_recorded(as_role: Callable[..., Client],
+                                                                 rich_fleet: RichFleet, settings: Any) -> None:
+    settings.TRUSTED_PROXIES = ["127.0.0.1", "10.0.0.0/8"]
+    client = as_role("operator")
+    cases = [
+        # (direct peer, X-Forwarded-For, the address recorded)
+        ("127.0.0.1", "203.0.113.5", "203.0.113.5"),
+        ("127.0.0.1", "6.6.6.6, 203.0.113.6, 10.1.2.3", "203.0.113.6"),  # the left part is the client's to forge
+        ("198.51.100.1", "203.0.113.7", "198.51.100.1"),  # not a trusted proxy: its header is ignored
+        ("127.0.0.1", "garbage, 10.9.9.9", "10.9.9.9"),  # nothing left of a malformed entry is believed
+        ("127.0.0.1", "", "127.0.0.1"),
+        ("127.0.0.1", "2001:db8::5", "2001:db8::5"),
+    ]
+    vm = rich_fleet.vms[1]
+    for peer, forwarded, expected in cases:
+        Operation.objects.filter(vm=vm).update(status="succeeded")  # one pending operation per VM at a time
+        response = client.post(f"/vms/{vm.pk}/action/stop/", {}, REMOTE_ADDR=peer,
+                               headers={"X-Forwarded-For": forwarded} if forwarded else {})
+        assert response.status_code in (200, 302)
+        op = Operation.objects.filter(vm=vm, kind="vm.stop").order_by("-created_at").first()
+        assert op.source_ip == expected, (peer, forwarded)
+
+    settings.TRUSTED_PROXIES = []
+    client.post(f"/vms/{rich_fleet.vms[4].pk}/action/stop/", {}, REMOTE_ADDR="127.0.0.1",
+                headers={"X-Forwarded-For": "203.0.113.9"})
+    assert Operation.objects.get(vm=rich_fleet.vms[4], kind="vm.stop").source_ip == "127.0.0.1"
+    from django.core.exceptions import ImproperlyConfigured
+
+    from fleetui.core.middleware import _networks
+
+    with pytest.raises(ImproperlyConfigured, match="FLEETUI_TRUSTED_PROXIES"):
+        _networks(("10.0.0.0/8", "proxy.example.com"))
