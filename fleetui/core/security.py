@@ -108,7 +108,9 @@ class ThrottledLoginView(LoginView):
 # Locals of frames in these modules are never shown in an error report: they handle tokens and
 # passwords in request bodies and headers (the SDK and the HTTP stack under it).
 _OPAQUE_FRAME_MODULES = re.compile(r"^(ciderstack|requests|urllib3|http\.client|cryptography|kombu|redis)(\.|$)")
-_SENSITIVE_NAME = re.compile(r"API|AUTH|TOKEN|KEY|SECRET|PASS|SIGNATURE|CREDENTIAL|PRIVATE|COOKIE|CODE", re.I)
+# Settings, dict keys and (with "code", as in pairing code) local variable names that hold secrets.
+_SENSITIVE_SETTING = re.compile(r"API|AUTH|TOKEN|KEY|SECRET|PASS|SIGNATURE|CREDENTIAL|PRIVATE|COOKIE", re.I)
+_SENSITIVE_NAME = re.compile(_SENSITIVE_SETTING.pattern + r"|CODE", re.I)
 
 
 class SecretsExceptionReporterFilter(SafeExceptionReporterFilter):
@@ -116,7 +118,7 @@ class SecretsExceptionReporterFilter(SafeExceptionReporterFilter):
     code that forgot to mark a secret: locals whose names say secret, and dicts with such keys, are
     cleansed everywhere; frames of the SDK and the HTTP stack show no locals at all."""
 
-    hidden_settings = _SENSITIVE_NAME
+    hidden_settings = _SENSITIVE_SETTING
 
     def get_traceback_frame_variables(self, request: HttpRequest | None, tb_frame: FrameType) -> Any:
         module = str(tb_frame.f_globals.get("__name__", ""))
