@@ -96,5 +96,6 @@ def test_slash_then_a_vm_name_then_enter_opens_the_vm(settings: Any, live_server
     page.focus("#search-input")
     page.keyboard.type("a/b")
     assert page.input_value("#search-input") == "a/b"
+    page.wait_for_selector('#search-results .search-dropdown[data-q="a/b"] .search-empty')  # nothing in flight
     assert not [e for e in page.console_errors if "Content Security Policy" in e or "Refused" in e], \
         page.console_errors
