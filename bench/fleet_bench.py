@@ -633,6 +633,7 @@ def run(args: argparse.Namespace, procs: Processes, results: Results) -> None:
         results.add(f"live partial in-process ({partial_url}, HX-Request)",
                     f"p50 {ms(m['p50'])}, {m['queries']} queries, {m['bytes']} bytes", "", "", None)
         web, port = start_gunicorn(procs, env, args)
+        results.header.append(f"gunicorn: {gunicorn_config(web)}")
         refresh(cycles, all_ids, results)
         session = client.cookies[settings.SESSION_COOKIE_NAME].value
         load_headers = {"Cookie": f"{settings.SESSION_COOKIE_NAME}={session}"}
@@ -696,13 +697,28 @@ def _page_urls(node: Any, args: argparse.Namespace) -> dict[str, tuple[str, dict
 
 
 def start_gunicorn(procs: Processes, env: dict[str, str], args: argparse.Namespace) -> tuple[Managed, int]:
+    """gunicorn as deployed: the repository's gunicorn.conf.py (read from the working directory),
+    unless --web-workers/--web-threads say otherwise; bound to 127.0.0.1 on a free port."""
     port = free_port()
     argv = [sys.executable, "-m", "gunicorn", "fleetui.wsgi:application", "--bind", f"127.0.0.1:{port}",
-            "--workers", str(args.web_workers), "--threads", str(args.web_threads), "--worker-class", "gthread",
             "--access-logfile", "-" if args.access_log else "/dev/null", "--log-level", "warning"]
+    if args.web_workers:
+        argv += ["--workers", str(args.web_workers)]
+    if args.web_threads:
+        argv += ["--threads", str(args.web_threads), "--worker-class", "gthread"]
     web = procs.add(Managed("gunicorn", argv, env=env, cwd=ROOT, log_dir=VAR))
     wait_for_port(port, timeout=30, what="gunicorn to listen")
     return web, port
+
+
+def gunicorn_config(web: Managed) -> str:
+    """How many workers gunicorn really started (children of the master), and its arguments."""
+    wait_for(lambda: len(web.tree()) > 1, timeout=20, what="gunicorn workers")
+    time.sleep(0.5)
+    workers = len(web.tree()) - 1
+    given = " ".join(a for a in web.argv[4:] if not a.startswith("127.0.0.1")) or "defaults"
+    conf = "gunicorn.conf.py" if (ROOT / "gunicorn.conf.py").exists() else "no gunicorn.conf.py"
+    return f"{workers} worker processes ({conf}; {given})"
 
 
 def run_load(port: int, path: str, headers: dict[str, str], args: argparse.Namespace) -> Any:
@@ -860,8 +876,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--events", type=int, default=80000)
     p.add_argument("--operations", type=int, default=20000)
     p.add_argument("--stats-per-node", type=int, default=60)
-    p.add_argument("--web-workers", type=int, default=2)
-    p.add_argument("--web-threads", type=int, default=4)
+    p.add_argument("--web-workers", type=int, default=0, help="gunicorn workers (default: gunicorn.conf.py)")
+    p.add_argument("--web-threads", type=int, default=0, help="gunicorn threads (default: gunicorn.conf.py)")
     p.add_argument("--load-connections", type=int, default=16)
     p.add_argument("--load-seconds", type=int, default=10)
     p.add_argument("--access-log", action="store_true")
