@@ -94,6 +94,7 @@ def test_an_admin_adds_a_webhook_sends_a_test_and_sees_it_delivered(
     page.fill("#id_url", f"http://127.0.0.1:{hook_server['port']}{secret_path}")
     page.select_option("#id_format", "slack")
     page.check("#id_on_lease_expiring")
+    _shot(page, "alerts-form")
     page.click("main form.stacked button[type=submit]")
 
     page.wait_for_url(re.compile(r"/alerts/webhooks/\d+/$"))
