@@ -158,6 +158,7 @@ def test_every_form_answers_hostile_input_without_failing(form_path: str, fleet:
         transaction.set_rollback(True)
     status = response.status_code
     assert status in ALLOWED_STATUSES, (form_path, url, status, {k: v[:80] for k, v in values.items()})
+    assert "/accounts/login/" not in response.get("Location", ""), "still signed in: the form was really tried"
     if status in (400, 422) and not response.streaming:
         assert any(mark in response.content for mark in ERROR_MARKS), (form_path, "a 400 says what is wrong")
     admin.cookies = cookies
