@@ -277,13 +277,15 @@ def operation_run(*, operation_id: str) -> str:
     "skipped" or "missing". Never raises."""
     now = timezone.now()
     started_heartbeat = heartbeat_claim(operation_id)
+    # started_at is read after the heartbeat was set: a duplicate delivery compares it with its own start.
     claimed = Operation.objects.filter(pk=operation_id, status=OperationStatus.PENDING).update(
-        status=OperationStatus.RUNNING, started_at=now
+        status=OperationStatus.RUNNING, started_at=timezone.now()
     )
     if not claimed:
-        if started_heartbeat:
+        outcome = _operation_redelivered(operation_id, delivered_at=now, own_heartbeat=started_heartbeat)
+        if started_heartbeat and outcome != "running":
             heartbeat_drop(operation_id)
-        return _operation_redelivered(operation_id)
+        return outcome
     # The heartbeat tells a duplicate delivery (or the reaper) that this worker is still at it.
     with operation_heartbeat(operation_id):
         op = Operation.objects.select_related("node", "vm").get(pk=operation_id)
@@ -308,14 +310,18 @@ def operation_run(*, operation_id: str) -> str:
     return "ran"
 
 
-def _operation_redelivered(operation_id: str) -> str:
+def _operation_redelivered(operation_id: str, *, delivered_at: datetime, own_heartbeat: bool) -> str:
     op = Operation.objects.filter(pk=operation_id).select_related("node", "vm").first()
     if op is None:
         return "missing"
     if op.status != OperationStatus.RUNNING:
         logger.info("operation %s is %s already; redelivery ignored", op.pk, op.status)
         return "skipped"
-    if operation_alive(op.pk):
+    # When this delivery set the heartbeat itself, nobody was beating a moment ago: either the worker
+    # that claimed the row died, or another delivery claimed it just after we looked and has not beaten
+    # yet. The claim's time tells which (the heartbeat we set then stands in for that worker's own).
+    just_claimed = own_heartbeat and op.started_at is not None and op.started_at >= delivered_at
+    if just_claimed or (not own_heartbeat and operation_alive(op.pk)):
         # A duplicate delivery while the first is still running (Redis gives unacknowledged tasks
         # back when a worker's connection drops): leave it to that worker.
         logger.info("operation %s is running in another worker; duplicate delivery ignored", op.pk)
