@@ -21,9 +21,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_concurrent_checks_record_one_incident_and_one_alert(sim_fleet: Callable[..., Any],
                                                              register_sim: Callable[..., Any],
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    # The four threads below must be the only checkers: the poll's own hook would queue a check that
-    # the session's Celery worker (started by an earlier test, if any) may run first.
+    # The four threads below must be the only checkers: the poll's own hook, and the poll that
+    # registration queues, would have the session's Celery worker (started by an earlier test, if
+    # any) check the node first.
     monkeypatch.setattr("fleetui.nodes.services.alerts_evaluate_node", lambda node_id: None)
+    monkeypatch.setattr("fleetui.nodes.services._enqueue_poll", lambda node_id: None)
     fleet = sim_fleet(nodes=1, vms_per_node=0)
     node = register_sim(fleet.nodes[0])
     make_webhook("http://127.0.0.1:9/never-sent")
