@@ -303,10 +303,11 @@ class Cycles:
         self.args = args
         self.r = redis.Redis.from_url(env["REDIS_URL"])
         self.workers: list[Managed] = []
+        self.peak_kb = 0
 
-    def start_worker(self, name: str) -> Managed:
+    def start_worker(self, name: str, *, pool: str | None = None, concurrency: int | None = None) -> Managed:
         argv = [sys.executable, "-m", "celery", "-A", "bench_celery", "worker", "-Q", "polls,actions",
-                "-P", self.args.pool, "-c", str(self.args.concurrency), "-n", f"{name}@bench",
+                "-P", pool or self.args.pool, "-c", str(concurrency or self.args.concurrency), "-n", f"{name}@bench",
                 "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "WARNING"]
         self.r.delete(f"bench:ready:{name}@bench")
         worker = self.procs.add(Managed(name, argv, env=self.env, cwd=ROOT, log_dir=VAR))
@@ -319,8 +320,16 @@ class Cycles:
         return worker
 
     def stop_worker(self, worker: Managed) -> None:
+        self.peak_rss_kb()
         self.procs.stop(worker)
         self.workers.remove(worker)
+
+    def peak_rss_kb(self) -> int:
+        """The highest peak RSS of any worker process seen so far (checked before each one stops)."""
+        for worker in self.workers:
+            for pid in worker.tree():
+                self.peak_kb = max(self.peak_kb, status_kb(pid, "VmHWM"))
+        return self.peak_kb
 
     def cycle(self, node_ids: list[int], *, timeout: float = 120.0) -> dict[str, Any]:
         from django.utils import timezone
@@ -329,7 +338,7 @@ class Cycles:
         from fleetui.nodes.tasks import poll_node
 
         done_key = f"bench:done:{poll_node.name}"
-        self.r.delete("bench:writes", done_key, "bench:failed", "bench:last_done")
+        self.r.delete("bench:writes", done_key, "bench:failed", "bench:last_done", "bench:by_worker")
         cpu0 = sum(w.cpu() for w in self.workers)
         sim0 = self.sim.cpu()
         started_at = timezone.now()
@@ -348,8 +357,9 @@ class Cycles:
         writes = Counter({k.decode(): int(v) for k, v in self.r.hgetall("bench:writes").items()})
         failed_tasks = sum(int(v) for v in self.r.hgetall("bench:failed").values())
         failed_nodes = Node.objects.filter(pk__in=node_ids, last_error_at__gte=started_at).count()
+        by_worker = {k.decode().split("@")[0]: int(v) for k, v in self.r.hgetall("bench:by_worker").items()}
         return {"wall": wall, "cpu": sum(w.cpu() for w in self.workers) - cpu0, "sim_cpu": self.sim.cpu() - sim0,
-                "writes": writes, "failed_tasks": failed_tasks, "failed_nodes": failed_nodes}
+                "writes": writes, "failed_tasks": failed_tasks, "failed_nodes": failed_nodes, "by_worker": by_worker}
 
 
 def change_one_percent(described: list[dict], count: int, seed: int) -> int:
@@ -490,15 +500,14 @@ def run(args: argparse.Namespace, procs: Processes, results: Results) -> None:
     print("== Celery poll cycles", flush=True)
     w1 = cycles.start_worker("bench1")
     target_cycle = "<= 5 s at 500 nodes"
-    steady = changed_cycle = two_med = None
+    steady = changed_cycle = None
     by_size: dict[int, dict[str, Any]] = {}
     changed = 0
     try:
         cold = cycles.cycle(all_ids, timeout=args.cycle_timeout)
         results.add(f"first poll cycle, {len(all_ids)} nodes (creates {VM.objects.count()} VM rows)",
                     f"{cold['wall']:.2f} s wall, {cold['cpu']:.1f} s CPU, {total(cold['writes'])} rows written")
-        runs = [cycles.cycle(all_ids, timeout=args.cycle_timeout) for _ in range(args.cycle_repeats)]
-        steady = sorted(runs, key=lambda c: c["wall"])[len(runs) // 2]
+        steady = _median([cycles.cycle(all_ids, timeout=args.cycle_timeout) for _ in range(args.cycle_repeats)])
         for n in (100, 250):
             if n < len(all_ids):
                 by_size[n] = cycles.cycle(all_ids[:n], timeout=args.cycle_timeout)
@@ -515,15 +524,23 @@ def run(args: argparse.Namespace, procs: Processes, results: Results) -> None:
         except Exception as exc:
             results.failed("rows written per cycle", exc, "proportional to change")
 
+    one_small = two_small = None
     if steady is not None and "scale" not in args.skip:
-        print("== scale-out: two Celery worker processes", flush=True)
+        # Scale-out: the same cycle with one worker of concurrency C and with two such workers (as a
+        # second machine would add one). The main worker steps aside meanwhile.
+        print(f"== scale-out: one and two Celery workers of -c {args.scale_concurrency}", flush=True)
         try:
-            w2 = cycles.start_worker("bench2")
-            two = [cycles.cycle(all_ids, timeout=args.cycle_timeout) for _ in range(args.cycle_repeats)]
-            two_med = sorted(two, key=lambda c: c["wall"])[len(two) // 2]
-            cycles.stop_worker(w2)
+            cycles.stop_worker(w1)
+            s1 = cycles.start_worker("scale1", concurrency=args.scale_concurrency)
+            one_small = _median([cycles.cycle(all_ids, timeout=args.cycle_timeout) for _ in range(args.cycle_repeats)])
+            s2 = cycles.start_worker("scale2", concurrency=args.scale_concurrency)
+            two_small = _median([cycles.cycle(all_ids, timeout=args.cycle_timeout) for _ in range(args.cycle_repeats)])
+            cycles.stop_worker(s2)
+            cycles.stop_worker(s1)
         except Exception as exc:
-            results.failed("poll cycle, 2 Celery worker processes", exc)
+            results.failed("poll cycle, 2 Celery workers", exc)
+        finally:
+            w1 = cycles.start_worker("bench1")
 
     # The alternatives, after the real polls (the naive one rewrites every row): the same SDK calls
     # one node after the other, without and with an upsert-everything write of what was seen.
@@ -558,7 +575,7 @@ def run(args: argparse.Namespace, procs: Processes, results: Results) -> None:
     if steady is not None:
         fail_note = f"; {steady['failed_nodes']} nodes failed" if steady["failed_nodes"] else ""
         results.add(
-            f"poll cycle, {len(all_ids)} nodes, 1 Celery worker process (-P {args.pool} -c {args.concurrency})",
+            f"poll cycle, {len(all_ids)} nodes, 1 Celery worker (-P {args.pool} -c {args.concurrency})",
             f"{steady['wall']:.2f} s wall, {steady['cpu']:.1f} s CPU (+ {steady['sim_cpu']:.1f} s fleetsim)"
             + fail_note,
             naive_alt, target_cycle, steady["wall"] <= 5.0 and steady["failed_nodes"] == 0,
@@ -568,12 +585,13 @@ def run(args: argparse.Namespace, procs: Processes, results: Results) -> None:
         per_node = [c["wall"] / n for n, c in sorted(by_size.items())]
         # Linear (or better): the cost per node at full size is no more than 1.5x the smallest one.
         results.add("poll cycle growth with nodes", scale, "", "linear", per_node[-1] <= 1.5 * min(per_node))
-    if two_med is not None and steady is not None:
-        results.add(f"poll cycle, {len(all_ids)} nodes, 2 Celery worker processes (scale-out)",
-                    f"{two_med['wall']:.2f} s wall, {two_med['cpu']:.1f} s CPU"
-                    + (f"; {two_med['failed_nodes']} nodes failed" if two_med["failed_nodes"] else ""),
-                    f"1 worker process: {steady['wall']:.2f} s", "faster than 1 worker",
-                    two_med["wall"] < steady["wall"] and two_med["failed_nodes"] == 0)
+    if one_small is not None and two_small is not None:
+        split = "/".join(str(v) for _, v in sorted(two_small["by_worker"].items()))
+        results.add(f"scale-out: poll cycle with 2 Celery workers (-P {args.pool} -c {args.scale_concurrency} each)",
+                    f"{two_small['wall']:.2f} s wall, polls split {split}"
+                    + (f"; {two_small['failed_nodes']} nodes failed" if two_small["failed_nodes"] else ""),
+                    f"1 such worker: {one_small['wall']:.2f} s", "faster than 1 worker",
+                    two_small["wall"] < one_small["wall"] and two_small["failed_nodes"] == 0)
     if steady is not None and changed_cycle is not None:
         naive_rows = f"upsert everything: {total(naive_counts)} rows ({by_table(naive_counts)})" if naive_full else ""
         vm_rows = {name: total(c["writes"], prefix="update vms_vm") + total(c["writes"], prefix="insert vms_vm")
@@ -664,7 +682,7 @@ def run(args: argparse.Namespace, procs: Processes, results: Results) -> None:
 
     # ---- memory
     print("== memory", flush=True)
-    celery_hwm = max((status_kb(p, "VmHWM") for p in w1.tree()), default=0)
+    celery_hwm = cycles.peak_rss_kb()
     results.add("peak RSS of a Celery worker process (VmHWM)", f"{celery_hwm / 1024:.0f} MB", "", "<= 150 MB",
                 0 < celery_hwm <= 150 * 1024)
     if web is not None:
@@ -680,6 +698,10 @@ def run(args: argparse.Namespace, procs: Processes, results: Results) -> None:
             retention_check(results, nodes, manager)
         except Exception as exc:
             results.failed("retention: prune_history", exc, "bounded")
+
+
+def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return sorted(runs, key=lambda c: c["wall"])[len(runs) // 2]
 
 
 def refresh(cycles: Cycles, node_ids: list[int], results: Results) -> None:
@@ -867,9 +889,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--nodes", type=int, default=500)
     p.add_argument("--vms-per-node", type=int, default=20)
     p.add_argument("--seed", type=int, default=6)
-    p.add_argument("--pool", default="threads", choices=["threads", "prefork", "solo"],
-                   help="Celery pool of the bench workers (default threads)")
-    p.add_argument("--concurrency", type=int, default=16, help="Celery worker concurrency (default 16)")
+    p.add_argument("--pool", default="prefork", choices=["threads", "prefork", "solo"],
+                   help="Celery pool of the bench workers (default prefork, as docker-compose.yml runs them)")
+    p.add_argument("--concurrency", type=int, default=4, help="Celery worker concurrency (default 4, as deployed)")
+    p.add_argument("--scale-concurrency", type=int, default=2,
+                   help="concurrency of each worker in the one-vs-two-workers comparison (default 2)")
     p.add_argument("--cycle-repeats", type=int, default=3, help="steady cycles at full size; the median counts")
     p.add_argument("--cycle-timeout", type=float, default=120.0)
     p.add_argument("--naive-budget", type=float, default=240.0, help="seconds allowed per naive poll")
