@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, User
-from django.test import Client
 from django.utils import timezone
 
 from fleetui.core.crypto import encrypt
@@ -34,25 +33,14 @@ def _web_settings(settings: Any) -> None:
 
 @pytest.fixture()
 def users(db: Any) -> dict[str, User]:
+    # The root conftest's users, with a password: tests/web also signs in through the login form.
+    # `as_role` is the root conftest's, logging in these users.
     made = {"none": User.objects.create_user("nobody", password=PASSWORD)}
     for role in ROLES:
         user = User.objects.create_user(f"{role}1", password=PASSWORD)
         user.groups.add(Group.objects.get_or_create(name=role)[0])  # a flush may have dropped them
         made[role] = user
     return made
-
-
-@pytest.fixture()
-def as_role(client: Client, users: dict[str, User]) -> Callable[[str], Client]:
-    """as_role("operator") -> the test client logged in as the operator ("anonymous": not logged in)."""
-
-    def login(role: str) -> Client:
-        client.logout()
-        if role != "anonymous":
-            client.force_login(users[role])
-        return client
-
-    return login
 
 
 def make_node(name: str = "mac-01", *, online: bool = True, read_only: bool = False, samples: int = 5,
