@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Group, User
 from django.test import Client
+from support.browser import browser_page, chromium, login_as  # noqa: F401 - test_access_browser.py's
 
 from fleetui.core.crypto import encrypt
 from fleetui.nodes.models import Node

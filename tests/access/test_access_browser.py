@@ -4,57 +4,17 @@ button, and finds it gone after a reload or the back button."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
 from ciderstack import FleetClient
-from django.test import Client
+from support.browser import shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-# Screenshots for a human to look at (never into the repo): set FLEETUI_SHOTS=/tmp/shots.
-SHOTS = os.environ.get("FLEETUI_SHOTS", "")
-
-
-@pytest.fixture()
-def page(monkeypatch: pytest.MonkeyPatch, live_server: Any) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; Django would then refuse the ORM
-    # calls the test makes here (none of them inside that loop).
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1300, "height": 900})
-        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
-        tab = context.new_page()
-        tab.set_default_timeout(15_000)
-        tab.console_errors = []  # type: ignore[attr-defined]
-        tab.on("console", lambda m: tab.console_errors.append(m.text) if m.type == "error" else None)
-        try:
-            yield tab
-        finally:
-            browser.close()
-
-
-def shot(page: Any, name: str) -> None:
-    if SHOTS:
-        os.makedirs(SHOTS, exist_ok=True)
-        page.screenshot(path=os.path.join(SHOTS, f"access-{name}.png"), full_page=True)
-
-
-def test_generate_a_token_and_see_it_once(live_server, celery_worker, sim_fleet, register_node, users, page):
+def test_generate_a_token_and_see_it_once(live_server, celery_worker, sim_fleet, register_node, users, login_as):
     sim = sim_fleet(nodes=1, vms_per_node=1).nodes[0]
     node = register_node(sim)
-    session = Client()
-    session.force_login(users["admin"])
-    page.context.add_cookies([{"name": "sessionid", "value": session.cookies["sessionid"].value,
-                               "url": live_server.url}])
+    page = login_as(users["admin"])
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
 
     page.goto(f"{live_server.url}/access/nodes/{node.pk}/")
     page.fill("#id_code", sim.pairing_code)
@@ -62,7 +22,7 @@ def test_generate_a_token_and_see_it_once(live_server, celery_worker, sim_fleet,
     # The page follows the pairing live, then shows the node's tokens.
     page.wait_for_selector("#pairing .badge.state-ok", timeout=20_000)
     page.wait_for_selector("#tokens td:has-text('read-only')")
-    shot(page, "paired")
+    shot(page, prefix="access", name="paired")
 
     page.fill("#id_name", "ci-runner")
     page.select_option("#id_permission", "readOnly")
@@ -70,7 +30,7 @@ def test_generate_a_token_and_see_it_once(live_server, celery_worker, sim_fleet,
     token_input = page.wait_for_selector("#new-token", timeout=20_000)
     token = token_input.input_value()
     assert token.startswith("csk_") and token in sim.state.tokens
-    shot(page, "token-shown")
+    shot(page, prefix="access", name="token-shown")
 
     page.click("button[data-copy-target='new-token']")
     page.wait_for_selector("[data-copy-status='new-token']:not(:empty)")
@@ -93,6 +53,6 @@ def test_generate_a_token_and_see_it_once(live_server, celery_worker, sim_fleet,
     page.goto(f"{live_server.url}/access/nodes/{node.pk}/")
     page.wait_for_selector("#tokens td:has-text('ci-runner')")
     assert token not in page.content() and token[:12] in page.content()
-    shot(page, "after")
+    shot(page, prefix="access", name="after")
     assert not [e for e in page.console_errors if "Content Security Policy" in e or "Refused" in e], \
         page.console_errors

@@ -11,14 +11,9 @@ from __future__ import annotations
 
 import os
 import re
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group, User
-from django.db import connection
-from django.test import Client
 
 from fleetui.activity.models import Operation
 from fleetui.batches.models import Batch
@@ -27,65 +22,11 @@ from fleetui.vms.models import VM
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 TIMEOUT_MS = 15_000
 SCREENSHOTS = bool(os.environ.get("FLEETUI_TEST_SCREENSHOTS"))
 
 
-@pytest.fixture()
-def quick_poller() -> Iterator[Any]:
-    """start(node_id): poll that node every 0.3 s in a thread until the test ends (beat's job, faster)."""
-    stop = threading.Event()
-    threads: list[threading.Thread] = []
-
-    def loop(node_id: int) -> None:
-        try:
-            while not stop.wait(0.3):
-                node_poll(node_id=node_id, scheduled=True)
-        finally:
-            connection.close()
-
-    def start(node_id: int) -> None:
-        thread = threading.Thread(target=loop, args=(node_id,), daemon=True)
-        thread.start()
-        threads.append(thread)
-
-    yield start
-    stop.set()
-    for thread in threads:
-        thread.join(timeout=10)
-
-
-@pytest.fixture()
-def browser_page(live_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        context = browser.new_context(base_url=live_server.url)
-        context.set_default_timeout(TIMEOUT_MS)
-        page = context.new_page()
-        page.on("dialog", lambda dialog: dialog.accept())
-        try:
-            yield page
-        finally:
-            context.close()
-            browser.close()
-
-
-def _login(page: Any, live_server: Any) -> None:
-    user = User.objects.create_user("e2e-bulk-operator")
-    user.groups.add(Group.objects.get_or_create(name="operator")[0])
-    client = Client()
-    client.force_login(user)
-    host = re.sub(r"^https?://", "", live_server.url).split(":")[0]
-    page.context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "domain": host,
-                               "path": "/"}])
-
-
-def test_select_vms_bulk_start_and_watch_results_arrive(celery_worker: Any, live_server: Any, browser_page: Any,
+def test_select_vms_bulk_start_and_watch_results_arrive(celery_worker: Any, live_server: Any, logged_in_page: Any,
                                                         sim_fleet: Any, register_sim: Any, quick_poller: Any,
                                                         settings: Any) -> None:
     settings.POLL_INTERVAL = 1  # the VM table refreshes every second (the ticks must survive it)
@@ -99,8 +40,8 @@ def test_select_vms_bulk_start_and_watch_results_arrive(celery_worker: Any, live
         quick_poller(node.pk)
         nodes.append(node)
     first, second = (VM.objects.filter(node=node).order_by("name").first() for node in nodes)
-    page = browser_page
-    _login(page, live_server)
+    page = logged_in_page("operator", "e2e-bulk-operator")
+    page.on("dialog", lambda dialog: dialog.accept())
 
     # 1. Tick one VM on each node; the ticks survive the table's live refresh.
     page.goto("/vms/?state=stopped")

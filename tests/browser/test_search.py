@@ -3,66 +3,29 @@ results appear as you type, press Enter and land on the VM's page."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.utils import timezone
+from support.browser import shot
 
 from fleetui.nodes.models import Node
 from fleetui.vms.models import VM, VMState
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-PASSWORD = "browser-pass-123"
-# Screenshots for a human to look at (never into the repo): set FLEETUI_SHOTS=/tmp/shots.
-SHOTS = os.environ.get("FLEETUI_SHOTS", "")
 
 
-def _shot(page: Any, name: str) -> None:
-    if SHOTS:
-        os.makedirs(SHOTS, exist_ok=True)
-        page.screenshot(path=os.path.join(SHOTS, f"browser-{name}.png"), full_page=True)
-
-
-@pytest.fixture()
-def page(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; Django then refuses ORM calls here.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.set_default_timeout(10_000)
-        page.console_errors = []  # type: ignore[attr-defined]
-        page.on("console", lambda m: page.console_errors.append(m.text) if m.type == "error" else None)
-        try:
-            yield page
-        finally:
-            browser.close()
-
-
-def test_slash_then_a_vm_name_then_enter_opens_the_vm(settings: Any, live_server: Any, page: Any) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def test_slash_then_a_vm_name_then_enter_opens_the_vm(live_server: Any, logged_in_page: Any) -> None:
     now = timezone.now()
     node = Node.objects.create(name="mac-search", host="10.0.0.7", last_success_at=now, last_poll_at=now)
     vms = {}
     for name in ("build-runner-1", "build-runner-12", "xcode-build-runner-1", "web-1"):
         vms[name] = VM.objects.create(node=node, remote_id=name, name=name, state=VMState.RUNNING,
                                       last_seen_at=now, changed_at=now)
-    user = User.objects.create_user("vera", password=PASSWORD)
-    user.groups.add(Group.objects.get_or_create(name="viewer")[0])
+    page = logged_in_page("viewer", "vera")
 
-    page.goto(live_server.url + "/accounts/login/")
-    page.fill("#id_username", "vera")
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
+    page.goto("/")
     page.wait_for_selector("#search-input")
 
     page.locator("body").click(position={"x": 5, "y": 300})
@@ -70,7 +33,7 @@ def test_slash_then_a_vm_name_then_enter_opens_the_vm(settings: Any, live_server
     assert page.evaluate("document.activeElement && document.activeElement.id") == "search-input"
     page.keyboard.type("build-runner-1")
     page.wait_for_selector('#search-results .search-dropdown[data-q="build-runner-1"] a.search-hit')
-    _shot(page, "search-dropdown")
+    shot(page, "search-dropdown")
     hits = page.locator("#search-results a.search-hit .search-hit-name").all_inner_texts()
     assert hits[0] == "build-runner-1"  # the exact name first, then prefixes, then the rest
     assert set(hits) == {"build-runner-1", "build-runner-12", "xcode-build-runner-1"}

@@ -8,14 +8,9 @@ Celery beat (polling the node every 0.3 s) so the test does not wait for a 10 s 
 from __future__ import annotations
 
 import re
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group, User
-from django.db import connection
-from django.test import Client
 
 from fleetui.activity.models import Operation
 from fleetui.nodes.services import node_poll
@@ -23,75 +18,18 @@ from fleetui.vms.models import VM
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 TIMEOUT_MS = 15_000
 
 
-@pytest.fixture()
-def quick_poller() -> Iterator[Any]:
-    """start(node_id): poll that node every 0.3 s in a thread until the test ends (beat's job, faster)."""
-    stop = threading.Event()
-    threads: list[threading.Thread] = []
-
-    def loop(node_id: int) -> None:
-        try:
-            while not stop.wait(0.3):
-                node_poll(node_id=node_id, scheduled=True)
-        finally:
-            connection.close()
-
-    def start(node_id: int) -> None:
-        thread = threading.Thread(target=loop, args=(node_id,), daemon=True)
-        thread.start()
-        threads.append(thread)
-
-    yield start
-    stop.set()
-    for thread in threads:
-        thread.join(timeout=10)
-
-
-@pytest.fixture()
-def browser_page(live_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls are
-    # synchronous and run between browser steps, never inside the loop.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        context = browser.new_context(base_url=live_server.url)
-        context.set_default_timeout(TIMEOUT_MS)
-        page = context.new_page()
-        page.on("dialog", lambda dialog: dialog.accept())
-        try:
-            yield page
-        finally:
-            context.close()
-            browser.close()
-
-
-def _login(page: Any, live_server: Any) -> None:
-    user = User.objects.create_user("e2e-operator")
-    user.groups.add(Group.objects.get_or_create(name="operator")[0])  # may have been flushed
-    client = Client()
-    client.force_login(user)
-    host = re.sub(r"^https?://", "", live_server.url).split(":")[0]
-    page.context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "domain": host,
-                               "path": "/"}])
-
-
-def test_create_lease_exec_snapshot_delete(celery_worker: Any, live_server: Any, browser_page: Any,
+def test_create_lease_exec_snapshot_delete(celery_worker: Any, live_server: Any, logged_in_page: Any,
                                            sim_fleet: Any, register_sim: Any, quick_poller: Any) -> None:
     fleet = sim_fleet(nodes=1, vms_per_node=1, seed=11, transition_seconds=0.3, task_seconds=0.8)
     sim = fleet.nodes[0]
     node = register_sim(sim)
     assert node_poll(node_id=node.pk, force=True).ok
     quick_poller(node.pk)
-    page = browser_page
-    _login(page, live_server)
+    page = logged_in_page("operator", "e2e-operator")
+    page.on("dialog", lambda dialog: dialog.accept())
 
     # 1. Create a VM from an OCI image the node has; the page follows the task to the new VM.
     page.goto("/vms/new/")
