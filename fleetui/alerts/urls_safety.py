@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 from urllib.parse import SplitResult, urlsplit
 
 from django.core.exceptions import ValidationError
 from django.views.decorators.debug import sensitive_variables
 
-from fleetui.nodes.services import validate_node_host
+from fleetui.nodes.services import refused_resolved_address, validate_node_host
 
 MAX_URL_LENGTH = 2000
 
@@ -60,21 +58,14 @@ def validate_webhook_url(url: str) -> str:
 def check_resolved(host: str, port: int) -> None:
     """Refuse a host name resolving to an address the rules refuse. A name that does not resolve here
     is let through: sending then says so in the delivery log."""
-    try:
-        ipaddress.ip_address(host.strip("[]"))
+    refused = refused_resolved_address(host, port)
+    if refused is None:
         return
-    except ValueError:
-        pass
+    address = refused[0]
     try:
-        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError):
-        return
-    for info in infos:
-        address = str(info[4][0]).split("%", 1)[0]
-        try:
-            validate_node_host(address)
-        except ValidationError as exc:
-            raise ValidationError(f"{host} resolves to {address}: " + _reword(" ".join(exc.messages))) from None
+        validate_node_host(address)  # the node rules' own words for what is wrong with it
+    except ValidationError as exc:
+        raise ValidationError(f"{host} resolves to {address}: " + _reword(" ".join(exc.messages))) from None
 
 
 @sensitive_variables("url", "parts")

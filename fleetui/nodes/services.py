@@ -138,20 +138,19 @@ def validate_node_host(host: str) -> str:
     return name
 
 
-def _check_resolved(host: str, port: int) -> None:
-    """Refuse a host name that resolves to an address validate_node_host would refuse.
-
-    A name that does not resolve is left to the probe, which then says so.
-    """
+def refused_resolved_address(host: str, port: int) -> tuple[str, str] | None:
+    """(address, why) for the first address a host name resolves to that validate_node_host would
+    refuse; None for an IP literal (bracketed or not), a name that does not resolve here, or a name
+    whose addresses are all allowed. Also used for webhook URLs (fleetui.alerts.urls_safety)."""
     try:
-        ipaddress.ip_address(host)
-        return
+        ipaddress.ip_address(host.strip("[]"))
+        return None
     except ValueError:
         pass
     try:
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except (OSError, UnicodeError):
-        return
+        return None
     for info in infos:
         address = str(info[4][0]).split("%", 1)[0]
         try:
@@ -159,7 +158,19 @@ def _check_resolved(host: str, port: int) -> None:
         except ValueError:
             continue
         if problem:
-            raise NodeError(f"{host} resolves to {address}, which {problem}.")
+            return address, problem
+    return None
+
+
+def _check_resolved(host: str, port: int) -> None:
+    """Refuse a host name that resolves to an address validate_node_host would refuse.
+
+    A name that does not resolve is left to the probe, which then says so.
+    """
+    refused = refused_resolved_address(host, port)
+    if refused is not None:
+        address, problem = refused
+        raise NodeError(f"{host} resolves to {address}, which {problem}.")
 
 
 def _clean_name(name: Any) -> str:
