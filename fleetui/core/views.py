@@ -13,6 +13,7 @@ from fleetui.nodes import selectors
 @require_GET
 @viewer_required
 def fleet_overview(request: HttpRequest) -> HttpResponse:
-    return render_page_or_partial(
-        request, "core/fleet_overview.html", selectors.fleet_overview(), "core/_fleet_overview.html"
-    )
+    page = request.GET.get("page", "1")
+    page = page if page.isdigit() and len(page) <= 6 else "1"
+    context = selectors.fleet_overview(page=page)
+    return render_page_or_partial(request, "core/fleet_overview.html", context, "core/_fleet_overview.html")

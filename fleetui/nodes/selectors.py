@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.core.paginator import Paginator
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -100,21 +101,54 @@ def decorate_node(node: Node, now: datetime) -> Node:
     return node
 
 
-def fleet_overview(now: datetime | None = None) -> dict[str, Any]:
-    """The fleet page: nodes with counts and 30 minutes of samples, totals, recent operations and events.
+# The fleet page shows this many node cards at a time, the nodes that need attention first.
+OVERVIEW_PAGE_SIZE = 48
+# Card order: what needs attention (offline, stale, not yet polled) before the healthy ones.
+_ATTENTION = {Health.OFFLINE: 0, Health.STALE: 1, Health.PENDING: 2, Health.ONLINE: 3}
+# Node columns no list or card shows: large JSON (a manager's fleet overview is ~200 kB at 500
+# nodes) and credentials. Deferred wherever many nodes are read.
+HEAVY_NODE_FIELDS = ("fleet_overview", "resources", "api_token_enc", "pairing_private_key_enc")
 
-    Queries: nodes (with counts), their recent samples, recent operations, recent fleet events.
+
+def _recent_series(node_ids: list[int], since: datetime) -> dict[int, tuple[list[float], list[float]]]:
+    """CPU and memory (percent) since `since`, oldest first, per node: one query of bare tuples."""
+    series: dict[int, tuple[list[float], list[float]]] = {pk: ([], []) for pk in node_ids}
+    rows = (
+        NodeStatsSample.objects.filter(node_id__in=node_ids, at__gte=since)
+        .order_by("node_id", "at")
+        .values_list("node_id", "cpu_usage_percent", "memory_used_gb", "memory_total_gb")
+    )
+    for node_id, cpu, used, total in rows:
+        cpu_values, memory_values = series[node_id]
+        cpu_values.append(cpu)
+        memory_values.append(_percent(used, total) or 0.0)
+    return series
+
+
+def fleet_overview(now: datetime | None = None, *, page: Any = 1, per_page: int = OVERVIEW_PAGE_SIZE
+                   ) -> dict[str, Any]:
+    """The fleet page: totals over every node; one page of node cards (attention first, then by name)
+    with 30 minutes of samples; recent operations and events.
+
+    Queries: nodes (with counts, without their large columns), the page's recent samples, recent
+    operations, recent fleet events. Node cards are paged so the page's cost stays flat with the fleet.
     """
     now = now or timezone.now()
-    samples = NodeStatsSample.objects.filter(at__gte=now - SPARKLINE_WINDOW).order_by("at").only(
-        "node_id", "at", "cpu_usage_percent", "memory_used_gb", "memory_total_gb"
-    )
-    nodes = list(nodes_with_counts().prefetch_related(Prefetch("stats_samples", samples, to_attr="recent_samples")))
+    nodes = list(nodes_with_counts().defer(*HEAVY_NODE_FIELDS))
     for node in nodes:
+        node.health_state = node.health(now)
+    totals = fleet_totals(nodes, now)
+    nodes.sort(key=lambda n: _ATTENTION.get(n.health_state, len(_ATTENTION)))  # stable: by name within
+    page_obj = Paginator(nodes, per_page).get_page(page)
+    shown = list(page_obj.object_list)
+    series = _recent_series([n.pk for n in shown], now - SPARKLINE_WINDOW)
+    for node in shown:
         decorate_node(node, now)
+        node.cpu_history, node.memory_history = series[node.pk]
     return {
-        "nodes": nodes,
-        "totals": fleet_totals(nodes, now),
+        "nodes": shown,
+        "page": page_obj,
+        "totals": totals,
         "recent_operations": list(Operation.objects.order_by("-created_at")[:8]),
         "recent_events": list(FleetEvent.objects.order_by("-timestamp")[:8]),
         "now": now,
@@ -123,7 +157,7 @@ def fleet_overview(now: datetime | None = None) -> dict[str, Any]:
 
 def node_list(now: datetime | None = None) -> list[Node]:
     now = now or timezone.now()
-    return [decorate_node(node, now) for node in nodes_with_counts()]
+    return [decorate_node(node, now) for node in nodes_with_counts().defer(*HEAVY_NODE_FIELDS)]
 
 
 def node_get(node_id: int) -> Node:
