@@ -178,13 +178,22 @@ def vm_refresh_details(*, vm_id: int, wait: float = 5.0) -> str:
             return "the VM's details are being fetched already"
         try:
             with client_for(node) as client:
-                remote_snapshots = client.list_snapshots(vm.remote_id)
-                configuration = client.get_vm_settings(vm.remote_id)
+                # The VM itself first (its state may have moved since the last poll; gone, it has no details).
+                remote_vm = client.get_vm(vm.remote_id)
+                if remote_vm is not None:
+                    remote_snapshots = client.list_snapshots(vm.remote_id)
+                    configuration = client.get_vm_settings(vm.remote_id)
         except (FleetError, CredentialUnreadable) as exc:
             message = describe_error(exc, timeout=float(settings.NODE_READ_TIMEOUT))
             logger.info("details of VM %s on node %s not refreshed: %s", vm.pk, node.pk, message)
             return message
         now = timezone.now()
+        if remote_vm is None:
+            VM.objects.filter(pk=vm.pk, gone_at__isnull=True).update(gone_at=now, changed_at=now)
+            return "the VM is no longer on its node"
+        values = vm_values(remote_vm)
+        if any(getattr(vm, field) != value for field, value in values.items()):
+            VM.objects.filter(pk=vm.pk).update(**values, last_seen_at=now, changed_at=now)
         with transaction.atomic():
             snapshots_record(vm=vm, remote_snapshots=remote_snapshots, now=now)
             VM.objects.filter(pk=vm.pk).update(**_settings_values(configuration), settings_at=now,

@@ -136,3 +136,25 @@ def test_one_details_fetch_per_vm_at_a_time(
         assert vm_refresh_details(vm_id=vm.pk, wait=0) == "the VM's details are being fetched already"
     assert not any(m == "ListSnapshots" for _, m in sim.received)
     assert vm_refresh_details(vm_id=vm.pk, wait=0) == ""
+
+
+def test_vm_refresh_details_reads_the_vm_itself_and_notices_it_gone(
+    sim_fleet: Callable[..., SimFleet], register_sim: Callable[..., Node]
+) -> None:
+    sim = sim_fleet(nodes=1, transition_seconds=0.0).nodes[0]
+    node = register_sim(sim)
+    node_poll(node_id=node.pk)
+    vm = VM.objects.filter(node=node, state=VMState.STOPPED).first()
+    assert vm is not None
+    with FleetClient(sim.host, api_token=sim.api_token, port=sim.port) as client:
+        client.rename_vm(vm.remote_id, "renamed-by-hand")
+
+    assert vm_refresh_details(vm_id=vm.pk) == ""  # GetVM (via ListVMs) before the details
+    vm.refresh_from_db()
+    assert vm.name == "renamed-by-hand" and vm.gone_at is None
+
+    with FleetClient(sim.host, api_token=sim.api_token, port=sim.port) as client:
+        client.delete_vm(vm.remote_id)
+    assert vm_refresh_details(vm_id=vm.pk) == "the VM is no longer on its node"
+    vm.refresh_from_db()
+    assert vm.gone_at is not None
