@@ -40,14 +40,18 @@ def test_it_reads_the_fleet_overview_in_fixed_queries(as_role: Callable[[str], C
                                                       node_factory: Any, vm_factory: Any) -> None:
     client = as_role("viewer")
     # 4. nodes with their VM counts and active-task counts (one annotated SELECT)
-    # 5. the last 30 minutes of stats samples of all those nodes (one prefetch)
+    # 5. the last 30 minutes of stats samples of the nodes shown (one SELECT)
     # 6. the 8 most recent operations
     # 7. the 8 most recent fleet events
     expected = REQUEST_QUERIES + 4
     assert _count(client, reverse("fleet-overview")) == expected
-    assert _count(client, reverse("fleet-overview"), HX_Request="true") == expected
+    # The live partial: 4. the change stamp of the shared copy (node count and edits, newest
+    # operation), then the same four when it is rendered; while shared, the stamp alone.
+    assert _count(client, reverse("fleet-overview"), HX_Request="true") == expected + 1
+    assert _count(client, reverse("fleet-overview"), HX_Request="true") == REQUEST_QUERIES + 1
     _grow(node_factory, vm_factory, nodes=8, vms_per_node=6)
     assert _count(client, reverse("fleet-overview")) == expected
+    assert _count(client, reverse("fleet-overview"), HX_Request="true") == expected + 1  # new nodes: rendered
     page = client.get(reverse("fleet-overview")).content.decode()
     assert page.count('class="card node-card') == 10
 
