@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from fleetui.activity.models import FINISHED_STATUSES, Operation
 from fleetui.nodes.models import Health, Node
+from fleetui.nodes.selectors import HEAVY_NODE_FIELDS
 from fleetui.vms.models import VM, VMState
 
 VM_PAGE_SIZE = 50
@@ -121,7 +122,12 @@ def vm_queryset(*, q: str = "", node_id: int | None = None, state: str = "", sor
                 descending: bool = False, include_gone: bool = False) -> QuerySet[VM]:
     # Whether an operation on the VM is unfinished, in the same SELECT (the row's buttons wait for it).
     unfinished = Operation.objects.filter(vm=OuterRef("pk")).exclude(status__in=FINISHED_STATUSES)
-    qs = VM.objects.select_related("node").annotate(busy=Exists(unfinished))
+    # The node's large JSON columns stay in the database: a sort would otherwise carry them per row.
+    qs = (
+        VM.objects.select_related("node")
+        .defer(*(f"node__{name}" for name in HEAVY_NODE_FIELDS))
+        .annotate(busy=Exists(unfinished))
+    )
     if not include_gone:
         qs = qs.filter(gone_at__isnull=True)
     if q:
