@@ -1,4 +1,4 @@
-"""Fixtures for the fleet app's tests: a user per role and nodes registered from fleetsim."""
+"""Fixtures for the fleet app's tests: as_role (users: the root conftest) and nodes registered from fleetsim."""
 
 from __future__ import annotations
 
@@ -6,28 +6,17 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.test import Client
 
 from fleetui.core.crypto import encrypt
 from fleetui.nodes.models import Node
 
-ROLES = ("viewer", "operator", "admin")
-
-
-@pytest.fixture()
-def users(db: Any) -> dict[str, User]:
-    made = {"none": User.objects.create_user("nobody")}
-    for role in ROLES:
-        user = User.objects.create_user(f"{role}1")  # no password: no slow hashing; tests log in with force_login
-        # get_or_create: a transaction=True test before this one flushed the migration-made groups
-        user.groups.add(Group.objects.get_or_create(name=role)[0])
-        made[role] = user
-    return made
-
 
 @pytest.fixture()
 def as_role(client: Client, users: dict[str, User]) -> Callable[[str], Client]:
+    """Not the root conftest's: no logout first, so a second as_role() in a test keeps the first login's
+    cookies (messages, CSRF) and session data. `users` is the root conftest's."""
     def login(role: str) -> Client:
         if role != "anonymous":
             client.force_login(users[role])
