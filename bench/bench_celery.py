@@ -61,7 +61,8 @@ def _on_postrun(task: Any = None, state: str | None = None, **kwargs: Any) -> No
             pipe.hincrby("bench:writes", key, value)
     if state != "RETRY":  # a retried task is done only when its last attempt is
         pipe.incr(f"bench:done:{getattr(task, 'name', '?')}")
-        pipe.hincrby("bench:by_worker", str(getattr(getattr(task, "request", None), "hostname", "?")), 1)
+        if getattr(task, "name", "").endswith(".poll_node"):
+            pipe.hincrby("bench:by_worker", str(getattr(getattr(task, "request", None), "hostname", "?")), 1)
         pipe.set("bench:last_done", repr(time.time()))
     pipe.execute()
 

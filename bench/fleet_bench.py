@@ -306,7 +306,9 @@ class Cycles:
         self.peak_kb = 0
 
     def start_worker(self, name: str, *, pool: str | None = None, concurrency: int | None = None) -> Managed:
-        argv = [sys.executable, "-m", "celery", "-A", "bench_celery", "worker", "-Q", "polls,actions",
+        # The queues of the deployed polls worker (polls, and the alert checks each poll queues) plus
+        # actions, so the clicks are served too.
+        argv = [sys.executable, "-m", "celery", "-A", "bench_celery", "worker", "-Q", "polls,alerts,actions",
                 "-P", pool or self.args.pool, "-c", str(concurrency or self.args.concurrency), "-n", f"{name}@bench",
                 "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "WARNING"]
         self.r.delete(f"bench:ready:{name}@bench")
@@ -332,13 +334,17 @@ class Cycles:
         return self.peak_kb
 
     def cycle(self, node_ids: list[int], *, timeout: float = 120.0) -> dict[str, Any]:
+        """One poll of every node in `node_ids`, and the alert check each poll queues (when the
+        alerts app is installed): wall time from the first enqueue to the last of those tasks."""
         from django.utils import timezone
 
+        from fleetui.celery import app
         from fleetui.nodes.models import Node
         from fleetui.nodes.tasks import poll_node
 
-        done_key = f"bench:done:{poll_node.name}"
-        self.r.delete("bench:writes", done_key, "bench:failed", "bench:last_done", "bench:by_worker")
+        followers = [name for name in ("fleetui.alerts.tasks.evaluate_node",) if name in app.tasks]
+        done_keys = [f"bench:done:{poll_node.name}"] + [f"bench:done:{name}" for name in followers]
+        self.r.delete("bench:writes", *done_keys, "bench:failed", "bench:last_done", "bench:by_worker", "alerts")
         cpu0 = sum(w.cpu() for w in self.workers)
         sim0 = self.sim.cpu()
         started_at = timezone.now()
@@ -346,20 +352,22 @@ class Cycles:
         for node_id in node_ids:
             poll_node.delay(node_id)
         deadline = time.monotonic() + timeout
-        while int(self.r.get(done_key) or 0) < len(node_ids):
-            if time.monotonic() > deadline:
-                raise BenchError(f"poll cycle of {len(node_ids)} nodes not done after {timeout:.0f} s "
-                                 f"({int(self.r.get(done_key) or 0)} done)")
-            for w in self.workers:
-                w.check_alive()
-            time.sleep(0.01)
+        for key in done_keys:
+            while int(self.r.get(key) or 0) < len(node_ids):
+                if time.monotonic() > deadline:
+                    raise BenchError(f"poll cycle of {len(node_ids)} nodes not done after {timeout:.0f} s "
+                                     f"({key.split(':')[-1]}: {int(self.r.get(key) or 0)} done)")
+                for w in self.workers:
+                    w.check_alive()
+                time.sleep(0.01)
         wall = float(self.r.get("bench:last_done") or time.time()) - t0
         writes = Counter({k.decode(): int(v) for k, v in self.r.hgetall("bench:writes").items()})
         failed_tasks = sum(int(v) for v in self.r.hgetall("bench:failed").values())
         failed_nodes = Node.objects.filter(pk__in=node_ids, last_error_at__gte=started_at).count()
         by_worker = {k.decode().split("@")[0]: int(v) for k, v in self.r.hgetall("bench:by_worker").items()}
         return {"wall": wall, "cpu": sum(w.cpu() for w in self.workers) - cpu0, "sim_cpu": self.sim.cpu() - sim0,
-                "writes": writes, "failed_tasks": failed_tasks, "failed_nodes": failed_nodes, "by_worker": by_worker}
+                "writes": writes, "failed_tasks": failed_tasks, "failed_nodes": failed_nodes, "by_worker": by_worker,
+                "followers": followers}
 
 
 def change_one_percent(described: list[dict], count: int, seed: int) -> int:
