@@ -900,8 +900,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pool", default="prefork", choices=["threads", "prefork", "solo"],
                    help="Celery pool of the bench workers (default prefork, as docker-compose.yml runs them)")
     p.add_argument("--concurrency", type=int, default=4, help="Celery worker concurrency (default 4, as deployed)")
-    p.add_argument("--scale-concurrency", type=int, default=2,
-                   help="concurrency of each worker in the one-vs-two-workers comparison (default 2)")
+    p.add_argument("--scale-concurrency", type=int, default=1,
+                   help="concurrency of each worker in the one-vs-two-workers comparison (default 1: on a 2-core "
+                        "machine one such worker is one core, as one machine's worker would be one machine)")
     p.add_argument("--cycle-repeats", type=int, default=3, help="steady cycles at full size; the median counts")
     p.add_argument("--cycle-timeout", type=float, default=120.0)
     p.add_argument("--naive-budget", type=float, default=240.0, help="seconds allowed per naive poll")
