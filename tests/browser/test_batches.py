@@ -87,3 +87,47 @@ def test_select_vms_bulk_start_and_watch_results_arrive(celery_worker: Any, live
     page.wait_for_url("**/batches/new/")
     names = page.locator("#batch-plan tbody tr").evaluate_all("rows => rows.map(r => r.dataset.vm)")
     assert sorted(names) == sorted(VM.objects.filter(node=nodes[1]).values_list("name", flat=True))
+
+
+def test_fan_out_a_command_and_read_each_vms_result(celery_worker: Any, live_server: Any, logged_in_page: Any,
+                                                    sim_fleet: Any, register_sim: Any, quick_poller: Any) -> None:
+    """Run one command on running VMs of two nodes: each VM's exit code and output arrive live, the
+    password typed once never shows again, and the failures filter and CSV export answer."""
+    fleet = sim_fleet(nodes=2, vms_per_node=1, seed=37, transition_seconds=0.2)
+    vms = []
+    for sim in fleet.nodes:
+        for vm in sim.state.vms.values():
+            vm.state = "running"
+        node = register_sim(sim)
+        assert node_poll(node_id=node.pk, force=True).ok
+        quick_poller(node.pk)
+        vms.append(VM.objects.get(node=node))
+    password = "fan-out-Secret-0451"
+    page = logged_in_page("operator", "e2e-fanout-operator")
+
+    page.goto("/vms/?state=running")
+    for vm in vms:
+        page.check(f"input.bulk-vm[value='{vm.pk}']")
+    page.select_option("#bulk-action", "exec")
+    page.click("#bulk-review")
+    page.wait_for_url("**/batches/new/")
+    assert page.locator("#batch-plan tr[data-plan=run]").count() == 2
+    page.fill("#batch-confirm-form [name=command]", "echo fanned-out-hello")
+    page.fill("#batch-confirm-form [name=ssh_password]", password)
+    page.click("#batch-confirm")
+    page.wait_for_url(re.compile(r"/batches/[0-9a-f-]{36}/$"))
+
+    page.wait_for_selector("#batch-live[data-settled=true]", timeout=TIMEOUT_MS)
+    rows = page.locator("#batch-items tr[data-status=succeeded]")
+    assert rows.count() == 2
+    assert page.locator("#batch-items td[data-exit='0']").count() == 2
+    assert page.content().count("fanned-out-hello") >= 2
+    assert password not in page.content()
+
+    page.click("#batch-only-failures")
+    page.wait_for_selector("#batch-show-all")
+    assert page.locator("#batch-items tr[data-status]").count() == 0
+    csv = page.request.get(page.locator("#batch-csv").get_attribute("href")).text()
+    assert csv.count("fanned-out-hello") == 0  # only the failures: there are none
+    csv_all = page.request.get(f"/batches/{Batch.objects.get().pk}/export/?format=csv").text()
+    assert csv_all.count("fanned-out-hello") == 2 and password not in csv_all
